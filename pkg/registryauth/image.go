@@ -1,0 +1,82 @@
+package registryauth
+
+import (
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// Image is an image reference as the kubelet resolves it for credentials.
+type Image struct {
+	// Ref is the reference as written ("nginx:1.27").
+	Ref string
+	// Name is the normalized name without tag or digest ("docker.io/library/nginx"); the
+	// kubelet looks credentials up by it.
+	Name string
+	// Registry is the registry host, with port ("docker.io", "reg.example.com:5000").
+	Registry string
+	// Repository is the path within the registry ("library/nginx").
+	Repository string
+	// Tag and Digest are the reference's tag ("latest" when neither is given) and digest.
+	Tag    string
+	Digest string
+
+	hostname string
+	port     string
+	labels   int
+	path     string
+}
+
+// ParseImage normalizes an image reference with distribution/reference, the parser the
+// kubelet uses, and prepares it for matching.
+func ParseImage(ref string) (Image, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return Image{}, &ReferenceError{Image: ref, Err: err}
+	}
+	img := Image{
+		Ref:        ref,
+		Name:       named.Name(),
+		Registry:   reference.Domain(named),
+		Repository: reference.Path(named),
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		img.Tag = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		img.Digest = d.Digest().String()
+	}
+	if img.Tag == "" && img.Digest == "" {
+		img.Tag = "latest"
+	}
+	host, path, ok := parseSchemeless(img.Name)
+	if !ok {
+		// Names from the reference grammar always parse; be safe anyway.
+		return Image{}, &ReferenceError{Image: ref, Err: reference.ErrReferenceInvalidFormat}
+	}
+	img.hostname, img.port = splitHostPort(host)
+	img.labels = strings.Count(img.hostname, ".") + 1
+	img.path = path
+	return img, nil
+}
+
+// Reference is the tag or digest to ask the registry for: the digest when there is one.
+func (img Image) Reference() string {
+	if img.Digest != "" {
+		return img.Digest
+	}
+	return img.Tag
+}
+
+// OnDockerHub reports whether the kubelet treats the image as Docker Hub's for the
+// index.docker.io fallback (its isDefaultRegistryMatch on the normalized name).
+func (img Image) OnDockerHub() bool {
+	first, _, found := strings.Cut(img.Name, "/")
+	if first == "" {
+		return false
+	}
+	if !found || first == "docker.io" || first == "index.docker.io" {
+		return true
+	}
+	return !strings.ContainsAny(first, ".:") && first != "localhost"
+}

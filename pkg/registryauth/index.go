@@ -1,0 +1,79 @@
+package registryauth
+
+import (
+	"slices"
+	"strings"
+)
+
+// SecretIndex holds a namespace's pull secrets, ready to answer which of them could give the
+// kubelet a credential for an image. Build it once per change of the namespace's secrets;
+// lookups cost the same with ten secrets or ten thousand. Safe for concurrent lookups.
+type SecretIndex struct {
+	byName    map[string]*PullSecret
+	malformed []*PullSecret
+	keyring   *Keyring
+}
+
+// NewSecretIndex indexes secrets in name order, the order in which pullguard offers
+// namespace secrets that match under the same key.
+func NewSecretIndex(secrets []*PullSecret) *SecretIndex {
+	sorted := slices.Clone(secrets)
+	slices.SortFunc(sorted, func(a, b *PullSecret) int { return strings.Compare(a.Name, b.Name) })
+	x := &SecretIndex{byName: make(map[string]*PullSecret, len(sorted)), keyring: &Keyring{}}
+	for _, s := range sorted {
+		x.byName[s.Name] = s
+		if !s.Usable() {
+			x.malformed = append(x.malformed, s)
+			continue
+		}
+		x.keyring.Add(s)
+	}
+	return x
+}
+
+// Len returns the number of secrets indexed, malformed ones included.
+func (x *SecretIndex) Len() int {
+	if x == nil {
+		return 0
+	}
+	return len(x.byName)
+}
+
+// Get returns the named secret.
+func (x *SecretIndex) Get(name string) (*PullSecret, bool) {
+	if x == nil {
+		return nil, false
+	}
+	s, ok := x.byName[name]
+	return s, ok
+}
+
+// Malformed returns the malformed secrets in name order.
+func (x *SecretIndex) Malformed() []*PullSecret {
+	if x == nil {
+		return nil
+	}
+	return x.malformed
+}
+
+// Candidates returns the credentials of the namespace that would each, alone, give the
+// kubelet a credential for the image: direct matches in the kubelet's order, then Docker Hub
+// fallback matches (which the kubelet uses when a pod has no direct match).
+func (x *SecretIndex) Candidates(img Image) []Match {
+	if x == nil || x.keyring.Empty() {
+		return nil
+	}
+	direct := x.keyring.Lookup(img)
+	if len(direct) > 0 && !direct[0].Fallback && img.OnDockerHub() {
+		direct = append(direct, x.keyring.fallback(img)...)
+	}
+	return direct
+}
+
+// Keyring returns the keyring of the usable secrets, for explanations of near misses.
+func (x *SecretIndex) Keyring() *Keyring {
+	if x == nil {
+		return nil
+	}
+	return x.keyring
+}
