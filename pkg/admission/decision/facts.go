@@ -1,0 +1,61 @@
+package decision
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// Facts is everything the decision needs to know about an object's namespace and cluster.
+// The zero value is valid: a namespace with no secrets and no service accounts.
+type Facts struct {
+	Namespace string
+	// Secrets indexes the namespace's pull secrets (malformed ones included).
+	Secrets *registryauth.SecretIndex
+	// ServiceAccounts finds the namespace's service accounts.
+	ServiceAccounts ServiceAccounts
+	// Node holds the credentials every node already has.
+	Node *registryauth.Keyring
+	// PrivateRegistries lists registries that always need a credential.
+	PrivateRegistries registryauth.Patterns
+	// ServiceAccountApplied is set when the object already passed the ServiceAccount
+	// admission plugin (in a webhook). When it is unset (manifests read by `webhook check`,
+	// workload templates), the plugin's rule is applied here: a pod that lists no pull
+	// secrets gets its service account's.
+	ServiceAccountApplied bool
+}
+
+// ServiceAccounts finds a service account of the namespace by name.
+type ServiceAccounts interface {
+	ServiceAccount(name string) (*corev1.ServiceAccount, bool)
+}
+
+// ServiceAccountMap is a ServiceAccounts backed by a map from name.
+type ServiceAccountMap map[string]*corev1.ServiceAccount
+
+// ServiceAccount returns the named service account.
+func (m ServiceAccountMap) ServiceAccount(name string) (*corev1.ServiceAccount, bool) {
+	sa, ok := m[name]
+	return sa, ok
+}
+
+func (f *Facts) serviceAccount(name string) (*corev1.ServiceAccount, bool) {
+	if f.ServiceAccounts == nil {
+		return nil, false
+	}
+	return f.ServiceAccounts.ServiceAccount(name)
+}
+
+// secret returns a named secret of the namespace.
+func (f *Facts) secret(name string) (*registryauth.PullSecret, bool) {
+	return f.Secrets.Get(name)
+}
+
+// anonymousOutcome decides an image no credential matches, before any probe: missing for a
+// registry known to be private, anonymous otherwise.
+func (f *Facts) anonymousOutcome(img registryauth.Image) Outcome {
+	if f.PrivateRegistries.Match(img) {
+		return Missing
+	}
+	return Anonymous
+}

@@ -1,0 +1,143 @@
+package decision
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pullguard/pullguard/pkg/admission/openshift"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+const testPassword = "test-password-not-real"
+
+// ns is a namespace secret for tests: a name and either registry keys or raw data.
+type ns struct {
+	name string
+	keys []string
+	typ  string // default dockerconfigjson
+	raw  string // raw data instead of keys
+}
+
+func (s ns) parse() *registryauth.PullSecret {
+	typ, key := registryauth.TypeDockerConfigJSON, registryauth.KeyDockerConfigJSON
+	if s.typ == registryauth.TypeDockercfg {
+		typ, key = registryauth.TypeDockercfg, registryauth.KeyDockercfg
+	}
+	data := []byte(s.raw)
+	if s.raw == "" {
+		auths := map[string]map[string]string{}
+		for _, k := range s.keys {
+			auths[k] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("u:" + testPassword))}
+		}
+		var v any = map[string]any{"auths": auths}
+		if typ == registryauth.TypeDockercfg {
+			v = auths
+		}
+		data, _ = json.Marshal(v)
+	}
+	return registryauth.ParseSecret(s.name, typ, map[string][]byte{key: data})
+}
+
+func index(secrets []ns) *registryauth.SecretIndex {
+	parsed := make([]*registryauth.PullSecret, len(secrets))
+	for i, s := range secrets {
+		parsed[i] = s.parse()
+	}
+	return registryauth.NewSecretIndex(parsed)
+}
+
+// serviceAccounts decodes multi-document YAML of ServiceAccounts.
+func serviceAccounts(t *testing.T, docs string) ServiceAccountMap {
+	t.Helper()
+	m := ServiceAccountMap{}
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		sa := &corev1.ServiceAccount{}
+		if err := yaml.UnmarshalStrict([]byte(doc), sa); err != nil {
+			t.Fatalf("service account: %v", err)
+		}
+		m[sa.Name] = sa
+	}
+	return m
+}
+
+// object decodes a YAML object of a kind the core handles.
+func object(t *testing.T, doc string) any {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+		t.Fatal(err)
+	}
+	var obj any
+	switch tm.Kind {
+	case "Pod":
+		obj = &corev1.Pod{}
+	case "BuildConfig":
+		obj = &openshift.BuildConfig{}
+	case "Deployment":
+		obj = &appsv1.Deployment{}
+	case "StatefulSet":
+		obj = &appsv1.StatefulSet{}
+	case "DaemonSet":
+		obj = &appsv1.DaemonSet{}
+	case "ReplicaSet":
+		obj = &appsv1.ReplicaSet{}
+	case "Job":
+		obj = &batchv1.Job{}
+	case "CronJob":
+		obj = &batchv1.CronJob{}
+	case "DeploymentConfig":
+		obj = &openshift.DeploymentConfig{}
+	case "ConfigMap":
+		obj = &corev1.ConfigMap{}
+	default:
+		t.Fatalf("unknown kind %q", tm.Kind)
+	}
+	if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+		t.Fatalf("%s: %v", tm.Kind, err)
+	}
+	return obj
+}
+
+// summary renders a decision as "outcome:secret" per image.
+func summary(d *Decision) []string {
+	out := make([]string, len(d.Images))
+	for i, img := range d.Images {
+		out[i] = string(img.Outcome)
+		if img.Secret != "" {
+			out[i] += ":" + img.Secret
+		}
+	}
+	return out
+}
+
+func patchJSON(t *testing.T, ops []PatchOp) string {
+	t.Helper()
+	if len(ops) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func messages(d *Decision) string {
+	var lines []string
+	for _, img := range d.Images {
+		lines = append(lines, fmt.Sprintf("[%s] %s", img.Outcome, img.Message))
+	}
+	return strings.Join(lines, "\n")
+}

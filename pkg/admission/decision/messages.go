@@ -1,0 +1,111 @@
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// maxExplanations bounds the near misses and malformed secrets one message lists.
+const maxExplanations = 3
+
+func coveredMessage(p place, ref string, m registryauth.Match, where string) string {
+	return fmt.Sprintf("%s image %q: pull secret %q %s has credentials for %s", p, ref, m.Secret, where, m.Key)
+}
+
+func nodeMessage(p place, ref string, img registryauth.Image) string {
+	return fmt.Sprintf("%s image %q: the nodes' own credentials cover %s", p, ref, img.Registry)
+}
+
+func injectedMessage(p place, ref, secret, ns string, img registryauth.Image, template bool) string {
+	action := "pullguard adds it to the pod"
+	if template {
+		action = "pullguard will add it to the pods"
+	}
+	return fmt.Sprintf("%s image %q: pull secret %q of namespace %q has credentials for %s; %s", p, ref, secret, ns, img.Registry, action)
+}
+
+func anonymousMessage(p place, ref string, img registryauth.Image) string {
+	return fmt.Sprintf("%s image %q: no credentials match %s; the kubelet pulls it anonymously", p, ref, img.Registry)
+}
+
+// missingMessage is the rejection of SPEC section 5: what failed, why nearby secrets did not
+// match, and the command that fixes it. tail says what pullguard then does.
+func missingMessage(p place, ref string, img registryauth.Image, ns string, why []string, tail string) string {
+	return fmt.Sprintf("%s image %q: no pull secret in namespace %q has credentials for %s%s; %s %s",
+		p, ref, ns, img.Registry, because(why), createSecretCommand(img, ns), tail)
+}
+
+func createSecretCommand(img registryauth.Image, ns string) string {
+	return fmt.Sprintf("create one with 'oc create secret docker-registry <name> --docker-server=%s --docker-username=... --docker-password=... -n %s'", img.Registry, ns)
+}
+
+func mountableMessage(p place, ref string, img registryauth.Image, secret, sa, ns string) string {
+	return fmt.Sprintf("%s image %q: pull secret %q of namespace %q has credentials for %s, but service account %q enforces mountable secrets and does not list it; link it with 'oc secrets link %s %s --for=pull -n %s'",
+		p, ref, secret, ns, img.Registry, sa, sa, secret, ns)
+}
+
+func brokenSecretMessage(p place, ref string, err *registryauth.SecretError) string {
+	return fmt.Sprintf("%s image %q: %v; the kubelet fails every pull of this pod until the secret is fixed or removed from imagePullSecrets", p, ref, err)
+}
+
+func invalidReferenceMessage(p place, ref string, err error) string {
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
+	}
+	return fmt.Sprintf("%s image %q: not a valid image reference (%v); the kubelet cannot pull it", p, ref, err)
+}
+
+// because renders explanations as a parenthesis, bounded.
+func because(why []string) string {
+	if len(why) == 0 {
+		return ""
+	}
+	more := ""
+	if len(why) > maxExplanations {
+		more = fmt.Sprintf("; and %d more", len(why)-maxExplanations)
+		why = why[:maxExplanations]
+	}
+	return " (" + strings.Join(why, "; ") + more + ")"
+}
+
+// nearMisses explains the keys of k that look meant for the image but do not match it.
+func nearMisses(k *registryauth.Keyring, img registryauth.Image, where string) []string {
+	var out []string
+	k.Keys(func(key registryauth.Key, ms []registryauth.Match) {
+		why := registryauth.NearMiss(key, img)
+		if why == "" {
+			return
+		}
+		for _, name := range registryauth.SecretNames(ms) {
+			s := "secret " + quote(name)
+			if where != "" {
+				s += " " + where
+			}
+			out = append(out, s+": "+why)
+		}
+	})
+	return out
+}
+
+// malformedFor names the namespace's malformed secrets that may have been meant for the
+// image: those whose readable keys match it or nearly do, and those with no readable key.
+func malformedFor(f *Facts, img registryauth.Image) []string {
+	var out []string
+	for _, s := range f.Secrets.Malformed() {
+		related := len(s.Entries) == 0
+		for _, e := range s.Entries {
+			if e.Key.Matches(img) || registryauth.NearMiss(e.Key, img) != "" {
+				related = true
+			}
+		}
+		if related {
+			out = append(out, s.Err.Error()+", so it was skipped")
+		}
+	}
+	return out
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,241 @@
+package decision
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+const (
+	// enforceMountableAnnotation on a service account makes the ServiceAccount admission
+	// plugin refuse pods whose imagePullSecrets the account does not list.
+	enforceMountableAnnotation = "kubernetes.io/enforce-mountable-secrets"
+	defaultServiceAccount      = "default"
+)
+
+// Pod decides a Pod on CREATE: every image of its containers, init and ephemeral containers
+// and image volumes, and the patch that appends the secrets it injects.
+func Pod(pod *corev1.Pod, f *Facts) *Decision {
+	d := &Decision{Kind: "Pod", Namespace: namespaceOf(pod.Namespace, f), Name: nameOf(pod.Name, pod.GenerateName)}
+	r := newPodResolver(&pod.Spec, f, false)
+	r.decide(d, &pod.Spec)
+	d.Patch = r.patch()
+	return d
+}
+
+// Template decides a workload's pod template (kind and name of the workload): the same
+// resolution as for its pods, which are not created yet, so the ServiceAccount plugin's rule
+// is applied here, and nothing is ever patched.
+func Template(kind, namespace, name string, t *corev1.PodTemplateSpec, f *Facts) *Decision {
+	facts := *f
+	facts.ServiceAccountApplied = false
+	d := &Decision{Kind: kind, Namespace: namespaceOf(namespace, f), Name: name}
+	r := newPodResolver(&t.Spec, &facts, true)
+	r.decide(d, &t.Spec)
+	return d
+}
+
+// podResolver holds what one pod's images share: its effective pull secrets, its service
+// account and the secrets injected so far.
+type podResolver struct {
+	f        *Facts
+	ns       string
+	template bool
+
+	listed  []corev1.LocalObjectReference // imagePullSecrets as the object has them
+	fromSA  []corev1.LocalObjectReference // the service account's, when the plugin's rule applied here
+	keyring *registryauth.Keyring         // credentials of the effective pull secrets
+	broken  *registryauth.PullSecret      // a referenced secret the kubelet cannot decode
+	ignored []string                      // referenced secrets the kubelet ignores, with why
+
+	saName  string
+	allowed []string // with enforce-mountable-secrets: the only secrets a pod may list
+	enforce bool
+
+	inject []string
+}
+
+func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver {
+	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}}
+	r.saName = spec.ServiceAccountName
+	if r.saName == "" {
+		r.saName = spec.DeprecatedServiceAccount
+	}
+	if r.saName == "" {
+		r.saName = defaultServiceAccount
+	}
+	sa, haveSA := f.serviceAccount(r.saName)
+	effective := spec.ImagePullSecrets
+	if len(effective) == 0 && !f.ServiceAccountApplied && haveSA {
+		r.fromSA = sa.ImagePullSecrets
+		effective = sa.ImagePullSecrets
+	}
+	if haveSA && sa.Annotations[enforceMountableAnnotation] == "true" {
+		r.enforce = true
+		for _, ref := range sa.ImagePullSecrets {
+			r.allowed = append(r.allowed, ref.Name)
+		}
+	}
+	for _, ref := range effective {
+		if ref.Name == "" {
+			continue
+		}
+		s, ok := f.secret(ref.Name)
+		switch {
+		case !ok:
+			r.ignored = append(r.ignored, quote(ref.Name)+" is listed on the pod but is not a pull secret of the namespace")
+		case s.Err != nil && s.Err.BreaksPulls():
+			if r.broken == nil {
+				r.broken = s
+			}
+		case s.Err != nil:
+			r.ignored = append(r.ignored, s.Err.Error()+" (the kubelet ignores it)")
+		default:
+			r.keyring.Add(s)
+		}
+	}
+	return r
+}
+
+func (r *podResolver) decide(d *Decision, spec *corev1.PodSpec) {
+	add := func(p place, ref string) {
+		if ref == "" {
+			return // the API server's validation refuses it; nothing to pull
+		}
+		d.Images = append(d.Images, r.resolve(p, ref))
+	}
+	for _, c := range spec.Containers {
+		add(place{inContainer, c.Name}, c.Image)
+	}
+	for _, c := range spec.InitContainers {
+		add(place{inInitContainer, c.Name}, c.Image)
+	}
+	for _, c := range spec.EphemeralContainers {
+		add(place{inEphemeralContainer, c.Name}, c.Image)
+	}
+	for _, v := range spec.Volumes {
+		if v.Image != nil {
+			add(place{inImageVolume, v.Name}, v.Image.Reference)
+		}
+	}
+}
+
+func (r *podResolver) resolve(p place, ref string) ImageDecision {
+	id := ImageDecision{Container: p.name, Image: ref, Candidates: []string{}, place: p}
+	img, err := registryauth.ParseImage(ref)
+	if err != nil {
+		id.Outcome = Rejected
+		id.Message = invalidReferenceMessage(p, ref, err)
+		return id
+	}
+	id.Registry, id.Repository = img.Registry, img.Repository
+
+	if r.broken != nil {
+		id.Outcome = Rejected
+		id.Secret = r.broken.Name
+		id.Message = brokenSecretMessage(p, ref, r.broken.Err)
+		return id
+	}
+	if ms := r.keyring.Lookup(img); len(ms) > 0 {
+		return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "on the pod"))
+	}
+	if ms := r.f.Node.Lookup(img); len(ms) > 0 {
+		return covered(id, Node, ms, nodeMessage(p, ref, img))
+	}
+
+	candidates := registryauth.SecretNames(r.f.Secrets.Candidates(img))
+	usable, blocked := candidates, []string(nil)
+	if r.enforce {
+		usable, blocked = partition(candidates, r.allowed)
+	}
+	if len(usable) > 0 {
+		pick := usable[0]
+		// A secret already chosen for another image of this pod serves this one too.
+		if i := slices.IndexFunc(usable, func(s string) bool { return slices.Contains(r.inject, s) }); i >= 0 {
+			pick = usable[i]
+		}
+		if !slices.Contains(r.inject, pick) {
+			r.inject = append(r.inject, pick)
+		}
+		id.Outcome, id.Secret, id.Candidates = Injected, pick, usable
+		id.Message = injectedMessage(p, ref, pick, r.ns, img, r.template)
+		return id
+	}
+	if len(blocked) > 0 {
+		id.Outcome, id.Candidates = Missing, []string{}
+		id.Message = mountableMessage(p, ref, img, blocked[0], r.saName, r.ns)
+		return id
+	}
+	id.Outcome = r.f.anonymousOutcome(img)
+	if id.Outcome == Missing {
+		id.Message = missingMessage(p, ref, img, r.ns, r.explain(img), "and pullguard will attach it")
+	} else {
+		id.Message = anonymousMessage(p, ref, img)
+	}
+	return id
+}
+
+// explain gathers why secrets that look meant for the image do not match it.
+func (r *podResolver) explain(img registryauth.Image) []string {
+	why := nearMisses(r.keyring, img, "on the pod")
+	why = append(why, nearMisses(r.f.Secrets.Keyring(), img, "")...)
+	why = append(why, r.ignored...)
+	return append(why, malformedFor(r.f, img)...)
+}
+
+// patch appends the injected secrets to spec.imagePullSecrets. When the service account's
+// secrets were applied here (no admission plugin ran yet), they are written out too: a pod
+// that lists any secret no longer receives its service account's.
+func (r *podResolver) patch() []PatchOp {
+	if r.template || len(r.inject) == 0 {
+		return nil
+	}
+	if len(r.listed) > 0 {
+		ops := make([]PatchOp, len(r.inject))
+		for i, name := range r.inject {
+			ops[i] = PatchOp{Op: "add", Path: "/spec/imagePullSecrets/-", Value: corev1.LocalObjectReference{Name: name}}
+		}
+		return ops
+	}
+	refs := slices.Clone(r.fromSA)
+	for _, name := range r.inject {
+		refs = append(refs, corev1.LocalObjectReference{Name: name})
+	}
+	return []PatchOp{{Op: "add", Path: "/spec/imagePullSecrets", Value: refs}}
+}
+
+func covered(id ImageDecision, o Outcome, ms []registryauth.Match, msg string) ImageDecision {
+	id.Outcome = o
+	id.Candidates = registryauth.SecretNames(ms)
+	id.Secret = id.Candidates[0]
+	id.Message = msg
+	return id
+}
+
+// partition splits names into those in allowed and the rest, keeping order.
+func partition(names, allowed []string) (in, out []string) {
+	for _, n := range names {
+		if slices.Contains(allowed, n) {
+			in = append(in, n)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return in, out
+}
+
+func namespaceOf(ns string, f *Facts) string {
+	if ns != "" {
+		return ns
+	}
+	return f.Namespace
+}
+
+func nameOf(name, generateName string) string {
+	if name == "" && generateName != "" {
+		return generateName + "*"
+	}
+	return name
+}
