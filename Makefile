@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO        ?= go
 BIN       := $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/pullguard/pullguard/cmd/webhook/app.version=$(VERSION)
+LDFLAGS   := -X main.version=$(VERSION)
 
 # Pinned versions of the test cluster's binaries (see DEVELOPERS.md).
 KUBE_VERSION := v1.37.2

@@ -28,8 +28,21 @@ type Image struct {
 }
 
 // ParseImage normalizes an image reference with distribution/reference, the parser the
-// kubelet uses, and prepares it for matching.
+// kubelet uses, and prepares it for matching. Parsed references are memoized: a cluster
+// pulls the same images over and over, and the reference grammar's regular expressions are
+// the most expensive part of a decision.
 func ParseImage(ref string) (Image, error) {
+	if img, ok := images.get(ref); ok {
+		return img, nil
+	}
+	img, err := parseImage(ref)
+	if err == nil {
+		images.put(ref, img)
+	}
+	return img, err
+}
+
+func parseImage(ref string) (Image, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return Image{}, &ReferenceError{Image: ref, Err: err}

@@ -29,8 +29,50 @@ type Match struct {
 // added to are safe from many goroutines.
 type Keyring struct {
 	groups map[string]*keyGroup
-	exact  map[hostPort][]*keyGroup
+	exact  map[hostPort]*hostBucket
 	globs  map[globBucket][]*keyGroup
+}
+
+// hostBucket holds the keys of one exact host. Hosts with many path-scoped keys
+// (quay.io/team-1 ... quay.io/team-5000) are also indexed by path, so a lookup probes the
+// image path's prefixes instead of scanning every key.
+type hostBucket struct {
+	groups []*keyGroup
+	byPath map[string]*keyGroup
+}
+
+// byPathThreshold is the bucket size from which lookups use the path index.
+const byPathThreshold = 16
+
+func (b *hostBucket) add(g *keyGroup) {
+	b.groups = append(b.groups, g)
+	switch {
+	case b.byPath != nil:
+		b.byPath[g.key.path] = g
+	case len(b.groups) > byPathThreshold:
+		b.byPath = make(map[string]*keyGroup, 2*len(b.groups))
+		for _, g := range b.groups {
+			b.byPath[g.key.path] = g
+		}
+	}
+}
+
+// matching appends the bucket's groups whose path is a plain string prefix of path.
+func (b *hostBucket) matching(path string, found []*keyGroup) []*keyGroup {
+	if b.byPath == nil {
+		for _, g := range b.groups {
+			if strings.HasPrefix(path, g.key.path) {
+				found = append(found, g)
+			}
+		}
+		return found
+	}
+	for i := 0; i <= len(path); i++ {
+		if g, ok := b.byPath[path[:i]]; ok {
+			found = append(found, g)
+		}
+	}
+	return found
 }
 
 // keyGroup is every credential under one kubelet key, in secret order.
@@ -76,7 +118,7 @@ func (k *Keyring) group(key Key) *keyGroup {
 	}
 	if k.groups == nil {
 		k.groups = make(map[string]*keyGroup)
-		k.exact = make(map[hostPort][]*keyGroup)
+		k.exact = make(map[hostPort]*hostBucket)
 		k.globs = make(map[globBucket][]*keyGroup)
 	}
 	g := &keyGroup{key: key}
@@ -89,7 +131,12 @@ func (k *Keyring) group(key Key) *keyGroup {
 		k.globs[b] = append(k.globs[b], g)
 	default:
 		h := hostPort{hostname: key.hostname, port: key.port}
-		k.exact[h] = append(k.exact[h], g)
+		b, ok := k.exact[h]
+		if !ok {
+			b = &hostBucket{}
+			k.exact[h] = b
+		}
+		b.add(g)
 	}
 	return g
 }
@@ -123,10 +170,8 @@ func (k *Keyring) Lookup(img Image) []Match {
 // direct returns the groups whose keys match the image, in the kubelet's order.
 func (k *Keyring) direct(img Image) []*keyGroup {
 	var found []*keyGroup
-	for _, g := range k.exact[hostPort{hostname: img.hostname, port: img.port}] {
-		if strings.HasPrefix(img.path, g.key.path) {
-			found = append(found, g)
-		}
+	if b, ok := k.exact[hostPort{hostname: img.hostname, port: img.port}]; ok {
+		found = b.matching(img.path, found)
 	}
 	for _, g := range k.globs[globBucket{labels: img.labels, port: img.port}] {
 		if g.key.Matches(img) {

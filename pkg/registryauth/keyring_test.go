@@ -1,6 +1,7 @@
 package registryauth
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -194,5 +195,62 @@ func TestPatterns(t *testing.T) {
 	}
 	if _, err := ParsePatterns("https://[::1"); err == nil {
 		t.Error("want an error for an unparsable pattern")
+	}
+}
+
+// TestPathIndexAgreesWithScan checks that a host with many path-scoped keys (indexed by
+// path) gives exactly what matching every key one by one gives, in the same order.
+func TestPathIndexAgreesWithScan(t *testing.T) {
+	var all []*PullSecret
+	var keys []Key
+	paths := []string{"", "/", "/a", "/ab", "/acme", "/acme/", "/acme/app", "/acme/app/x", "/team-1", "/team-10", "/team-1/app", "/v2x"}
+	for i := range 40 {
+		p := paths[i%len(paths)]
+		if i >= len(paths) {
+			p = fmt.Sprintf("/team-%d", i)
+		}
+		s := secret(t, fmt.Sprintf("s%02d", i), "quay.io"+p)
+		all = append(all, s)
+		keys = append(keys, s.Entries[0].Key)
+	}
+	k := NewKeyring(all...)
+	if b := k.exact[hostPort{hostname: "quay.io"}]; b == nil || b.byPath == nil {
+		t.Fatal("the bucket should be indexed by path")
+	}
+	for _, ref := range []string{"quay.io/acme/app", "quay.io/acme/app/x/y", "quay.io/a", "quay.io/team-10/app", "quay.io/team-1/app", "quay.io/zzz", "quay.io/team-3"} {
+		img := image(t, ref)
+		var want []string
+		for i, key := range keys {
+			if key.Matches(img) {
+				want = append(want, fmt.Sprintf("s%02d", i))
+			}
+		}
+		slices.SortStableFunc(want, func(a, b string) int {
+			ka, kb := keys[atoi(a[1:])].Name, keys[atoi(b[1:])].Name
+			return strings.Compare(kb, ka)
+		})
+		if got := SecretNames(k.Lookup(img)); !slices.Equal(got, want) {
+			t.Errorf("%s: indexed %q, scan %q", ref, got, want)
+		}
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestImageMemoReturnsTheParse(t *testing.T) {
+	for range 2 {
+		img := image(t, "quay.io/acme/memo:1")
+		if img.Name != "quay.io/acme/memo" || img.Tag != "1" || img.labels != 2 {
+			t.Fatalf("got %+v", img)
+		}
+	}
+	if _, err := ParseImage("quay.io/Bad"); err == nil {
+		t.Fatal("errors must not be memoized as images")
 	}
 }

@@ -139,7 +139,7 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 		return id
 	}
 	if ms := r.keyring.Lookup(img); len(ms) > 0 {
-		return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "on the pod"))
+		return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], r.secretsOwner()))
 	}
 	if ms := r.f.Node.Lookup(img); len(ms) > 0 {
 		return covered(id, Node, ms, nodeMessage(p, ref, img))
@@ -177,9 +177,17 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 	return id
 }
 
+// secretsOwner says whose the effective pull secrets are, for messages.
+func (r *podResolver) secretsOwner() string {
+	if len(r.fromSA) > 0 {
+		return "of service account " + quote(r.saName)
+	}
+	return "on the pod"
+}
+
 // explain gathers why secrets that look meant for the image do not match it.
 func (r *podResolver) explain(img registryauth.Image) []string {
-	why := nearMisses(r.keyring, img, "on the pod")
+	why := nearMisses(r.keyring, img, r.secretsOwner())
 	why = append(why, nearMisses(r.f.Secrets.Keyring(), img, "")...)
 	why = append(why, r.ignored...)
 	return append(why, malformedFor(r.f, img)...)

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/pullguard/pullguard/pkg/admission/check"
+)
+
+func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("webhook check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		files     stringList
+		nodeFiles stringList
+		private   patternsFlag
+		o         check.Options
+	)
+	fs.Var(&files, "f", "manifest `file`, directory, or - for stdin (repeatable)")
+	fs.Var(&files, "filename", "same as -f")
+	fs.StringVar(&o.Namespace, "namespace", "default", "namespace of objects that name none")
+	fs.StringVar(&o.Namespace, "n", "default", "same as --namespace")
+	fs.Var(&private, "private-registries", "comma list of registry `globs` that always need credentials")
+	fs.Var(&nodeFiles, "node-credentials-file", "`path` of a docker config.json every node has (repeatable)")
+	fs.StringVar(&o.Output, "o", "text", "output `format`: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: webhook check -f FILE|DIR|- [-f ...] [flags]\n\nExit codes: 0 nothing would be denied, 1 something would be denied, 2 bad input or usage.\n\nFlags:\n")
+		printFlags(stderr, fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return check.ExitOK
+		}
+		return check.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments %q (give files with -f)\n", fs.Args())
+		return check.ExitUsage
+	}
+	o.Files, o.NodeCredentialFiles, o.PrivateRegistries = files, nodeFiles, private.patterns
+	return check.Run(ctx, o, stdin, stdout, stderr)
+}

@@ -1,0 +1,118 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/admission/manifest"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitDenied = 1
+	ExitUsage  = 2
+)
+
+// Options are the flags of `webhook check`.
+type Options struct {
+	// Files are manifest files, directories, or "-" for stdin.
+	Files []string
+	// Namespace is the namespace of objects that name none (default "default").
+	Namespace string
+	// PrivateRegistries always need a credential.
+	PrivateRegistries registryauth.Patterns
+	// NodeCredentialFiles are docker config.json files every node has.
+	NodeCredentialFiles []string
+	// Output is "text" or "json".
+	Output string
+}
+
+// Validate reports a usage error.
+func (o *Options) Validate() error {
+	if len(o.Files) == 0 {
+		return fmt.Errorf("no input: give -f FILE, -f DIR or -f -")
+	}
+	switch o.Output {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("-o %q: want text or json", o.Output)
+	}
+	return nil
+}
+
+// Run checks the manifests and writes the report to stdout; problems with the input go to
+// stderr. It returns the exit code.
+func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writer) int {
+	if err := o.Validate(); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	objs, err := manifest.Read(o.Files, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
+	}
+	w := newWorld(o.PrivateRegistries)
+	for _, path := range o.NodeCredentialFiles {
+		if err := w.addNodeCredentialsFile(path); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return ExitUsage
+		}
+	}
+	for _, obj := range objs {
+		ns := namespaceOf(obj, o.Namespace)
+		switch v := obj.Value.(type) {
+		case *corev1.Secret:
+			w.addSecret(ns, v)
+		case *corev1.ServiceAccount:
+			w.addServiceAccount(ns, v)
+		case *corev1.Namespace:
+			w.namespaces[v.Name] = v
+		}
+	}
+	report := decide(objs, w, o.Namespace)
+	if o.Output == "json" {
+		err = report.writeJSON(stdout)
+	} else {
+		err = report.writeText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
+	}
+	if report.denied() {
+		return ExitDenied
+	}
+	return ExitOK
+}
+
+func decide(objs []manifest.Object, w *world, defaultNS string) *report {
+	defaults := decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen}
+	r := &report{}
+	for _, obj := range objs {
+		ns := namespaceOf(obj, defaultNS)
+		d, ok := decision.Decide(obj.Value, w.facts(ns))
+		if !ok {
+			continue
+		}
+		r.add(obj, d, w.policy(ns, defaults))
+	}
+	return r
+}
+
+func namespaceOf(obj manifest.Object, def string) string {
+	if m, err := meta.Accessor(obj.Value); err == nil && m.GetNamespace() != "" {
+		return m.GetNamespace()
+	}
+	return def
+}

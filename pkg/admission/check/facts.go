@@ -1,0 +1,91 @@
+package check
+
+import (
+	"fmt"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// world is what check knows of the cluster: per namespace its pull secrets, service accounts
+// and labels, and the nodes' credentials.
+type world struct {
+	secrets    map[string][]*registryauth.PullSecret
+	accounts   map[string]decision.ServiceAccountMap
+	namespaces map[string]*corev1.Namespace
+	node       *registryauth.Keyring
+	private    registryauth.Patterns
+
+	indexes map[string]*registryauth.SecretIndex
+}
+
+func newWorld(private registryauth.Patterns) *world {
+	return &world{
+		secrets:    map[string][]*registryauth.PullSecret{},
+		accounts:   map[string]decision.ServiceAccountMap{},
+		namespaces: map[string]*corev1.Namespace{},
+		indexes:    map[string]*registryauth.SecretIndex{},
+		private:    private,
+	}
+}
+
+// addSecret records a secret that is, or looks meant to be, a pull secret: the kubelet's
+// types, or any type carrying a docker config key (then named as malformed).
+func (w *world) addSecret(ns string, s *corev1.Secret) {
+	_, hasJSON := s.Data[registryauth.KeyDockerConfigJSON]
+	_, hasCfg := s.Data[registryauth.KeyDockercfg]
+	if !registryauth.IsPullSecretType(s.Type) && !hasJSON && !hasCfg {
+		return
+	}
+	w.secrets[ns] = append(w.secrets[ns], registryauth.ParseSecret(s.Name, s.Type, s.Data))
+	delete(w.indexes, ns)
+}
+
+func (w *world) addServiceAccount(ns string, sa *corev1.ServiceAccount) {
+	if w.accounts[ns] == nil {
+		w.accounts[ns] = decision.ServiceAccountMap{}
+	}
+	w.accounts[ns][sa.Name] = sa
+}
+
+// addNodeCredentialsFile reads a docker config.json every node has.
+func (w *world) addNodeCredentialsFile(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := registryauth.ParseConfigFile(path, raw)
+	if s.Err != nil {
+		return fmt.Errorf("--node-credentials-file: %w", s.Err)
+	}
+	if w.node == nil {
+		w.node = &registryauth.Keyring{}
+	}
+	w.node.Add(s)
+	return nil
+}
+
+func (w *world) facts(ns string) *decision.Facts {
+	x, ok := w.indexes[ns]
+	if !ok {
+		x = registryauth.NewSecretIndex(w.secrets[ns])
+		w.indexes[ns] = x
+	}
+	return &decision.Facts{
+		Namespace:         ns,
+		Secrets:           x,
+		ServiceAccounts:   w.accounts[ns],
+		Node:              w.node,
+		PrivateRegistries: w.private,
+	}
+}
+
+func (w *world) policy(ns string, defaults decision.Policy) decision.Policy {
+	if n, ok := w.namespaces[ns]; ok {
+		return decision.PolicyFor(n.Labels, defaults)
+	}
+	return defaults
+}
