@@ -47,7 +47,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			line += " " + name
 		}
 		fmt.Fprintf(w, "%s\n    \t%s", line, usage)
-		if f.DefValue != "" && f.DefValue != "[]" {
+		if f.DefValue != "" && f.DefValue != "[]" && f.DefValue != "false" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
 		fmt.Fprintln(w)

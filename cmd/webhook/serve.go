@@ -2,11 +2,136 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/admission/server"
 )
 
+// serveFlags are the flags of `webhook serve` (SPEC section 2).
+type serveFlags struct {
+	kubeconfig    string
+	opts          server.Options
+	mode          string
+	failure       string
+	nodeSecrets   stringList
+	nodeFiles     stringList
+	private       patternsFlag
+	exclude       string
+	verify        bool
+	verifyTimeout time.Duration
+	registryCAs   stringList
+	logLevel      string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	o := &f.opts
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "`path` of a kubeconfig (default: in-cluster)")
+	fs.StringVar(&o.BindAddress, "bind-address", ":8443", "`address` of the HTTPS admission endpoint")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "/etc/pullguard/tls/tls.crt", "serving certificate `path`, reloaded on change")
+	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "/etc/pullguard/tls/tls.key", "serving key `path`, reloaded on change")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "`address` of Prometheus /metrics (0 disables)")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "`address` of /healthz and /readyz (0 disables)")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the admission endpoint")
+	fs.StringVar(&f.mode, "default-mode", string(decision.Enforce), "`mode` of namespaces without the pullguard.io/mode label: enforce, warn or off")
+	fs.StringVar(&f.failure, "default-failure-policy", string(decision.FailOpen), "`policy` of namespaces without the pullguard.io/failure-policy label: open or closed")
+	fs.Var(&f.nodeSecrets, "node-credentials", "`namespace/name` of a pull secret every node already has (repeatable)")
+	fs.Var(&f.nodeFiles, "node-credentials-file", "`path` of a docker config.json every node already has (repeatable)")
+	fs.BoolVar(&f.verify, "verify", true, "probe registries to check credentials and tags")
+	fs.DurationVar(&f.verifyTimeout, "verify-timeout", 3*time.Second, "budget for all registry probes of one request")
+	fs.Var(&f.private, "private-registries", "comma list of registry `globs` that always need credentials")
+	fs.Var(&f.registryCAs, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
+	fs.StringVar(&f.exclude, "exclude-namespaces", strings.Join(server.DefaultExclude, ","), "comma list of namespace `globs` never touched (pullguard's own namespace is always excluded)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+}
+
+func (f *serveFlags) complete() error {
+	var err error
+	o := &f.opts
+	if o.Defaults.Mode, err = decision.ParseMode(f.mode); err != nil {
+		return fmt.Errorf("--default-mode: %w", err)
+	}
+	if o.Defaults.FailurePolicy, err = decision.ParseFailurePolicy(f.failure); err != nil {
+		return fmt.Errorf("--default-failure-policy: %w", err)
+	}
+	o.NodeCredentialSecrets, o.NodeCredentialFiles = f.nodeSecrets, f.nodeFiles
+	o.PrivateRegistries = f.private.patterns
+	o.ExcludeNamespaces = nil
+	for _, ns := range strings.Split(f.exclude, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.ExcludeNamespaces = append(o.ExcludeNamespaces, ns)
+		}
+	}
+	return o.Validate()
+}
+
 func runServe(ctx context.Context, args []string, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "error: the admission server is not built yet; see issue 3")
-	return 2
+	fs := flag.NewFlagSet("webhook serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: webhook [serve] [flags]\n\nFlags:\n")
+		printFlags(stderr, fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "error: --log-level:", err)
+		return 2
+	}
+	f.opts.Log = log
+	if err := f.complete(); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	if err != nil {
+		fmt.Fprintln(stderr, "error: --kubeconfig:", err)
+		return 2
+	}
+	srv, err := server.New(cfg, f.opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	log.Info("pullguard starting", "version", version)
+	if err := srv.Run(ctx); err != nil {
+		log.Error("pullguard stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// newLogger returns a JSON logger at level and routes controller-runtime's and client-go's
+// logs through it.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, err
+	}
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	log := slog.New(h)
+	ctrllog.SetLogger(logr.FromSlogHandler(h))
+	klog.SetSlogLogger(log)
+	return log, nil
 }

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path"
+	"time"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/admission/openshift"
+)
+
+// Facter is what handlers need from the caches.
+type Facter interface {
+	Synced() bool
+	Facts(namespace string) *decision.Facts
+	Policy(namespace string) decision.Policy
+}
+
+// Handler answers AdmissionReviews. The mutating handler takes Pods (CREATE) and
+// BuildConfigs (CREATE, UPDATE) and injects or denies; the validating handler takes workloads
+// and only ever warns.
+type Handler struct {
+	State Facter
+	// Exclude lists namespace globs pullguard never touches.
+	Exclude []string
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Workloads makes this the validating handler.
+	Workloads bool
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// Handle decides one request and records it.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, result := h.review(req)
+	h.Metrics.observe(req.Kind.Kind, string(req.Operation), result, time.Since(start))
+	return resp
+}
+
+func (h *Handler) review(req admission.Request) (admission.Response, string) {
+	if h.excluded(req.Namespace) {
+		return admission.Allowed(""), resultAllowed
+	}
+	obj := h.newObject(req)
+	if obj == nil {
+		return admission.Allowed(""), resultAllowed
+	}
+	policy := h.State.Policy(req.Namespace)
+	if policy.Mode == decision.Off {
+		return admission.Allowed(""), resultAllowed
+	}
+	if !h.State.Synced() {
+		return h.undecided(req, policy, "its caches are not synced yet")
+	}
+	if err := json.Unmarshal(req.Object.Raw, obj); err != nil {
+		return h.undecided(req, policy, fmt.Sprintf("the %s could not be read: %v", req.Kind.Kind, err))
+	}
+	d, ok := decision.Decide(obj, h.State.Facts(req.Namespace))
+	if !ok {
+		return admission.Allowed(""), resultAllowed
+	}
+	h.Metrics.countImages(d)
+	return h.respond(req, d, policy)
+}
+
+// newObject returns an empty object of the request's kind when this handler decides it.
+func (h *Handler) newObject(req admission.Request) any {
+	gk, op := req.Kind, req.Operation
+	if h.Workloads {
+		if op != admissionv1.Create && op != admissionv1.Update {
+			return nil
+		}
+		switch {
+		case gk.Group == "apps" && gk.Kind == "Deployment":
+			return &appsv1.Deployment{}
+		case gk.Group == "apps" && gk.Kind == "StatefulSet":
+			return &appsv1.StatefulSet{}
+		case gk.Group == "apps" && gk.Kind == "DaemonSet":
+			return &appsv1.DaemonSet{}
+		case gk.Group == "apps" && gk.Kind == "ReplicaSet":
+			return &appsv1.ReplicaSet{}
+		case gk.Group == "batch" && gk.Kind == "Job":
+			return &batchv1.Job{}
+		case gk.Group == "batch" && gk.Kind == "CronJob":
+			return &batchv1.CronJob{}
+		case gk.Group == openshift.AppsGroup && gk.Kind == "DeploymentConfig":
+			return &openshift.DeploymentConfig{}
+		}
+		return nil
+	}
+	switch {
+	case gk.Group == "" && gk.Kind == "Pod" && op == admissionv1.Create:
+		return &corev1.Pod{}
+	case gk.Group == openshift.BuildGroup && gk.Kind == "BuildConfig" && (op == admissionv1.Create || op == admissionv1.Update):
+		return &openshift.BuildConfig{}
+	}
+	return nil
+}
+
+func (h *Handler) respond(req admission.Request, d *decision.Decision, p decision.Policy) (admission.Response, string) {
+	warnings := append(p.Warnings, d.Notes...)
+	failed := d.Failed()
+	if len(failed) > 0 && p.Mode == decision.Enforce && !h.Workloads {
+		h.Log.Info("denied", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
+		return admission.Denied(d.Denial()).WithWarnings(warnings...), resultDenied
+	}
+	for _, img := range failed {
+		warnings = append(warnings, img.Message)
+	}
+	result := resultAllowed
+	resp := admission.Allowed("")
+	if len(d.Patch) > 0 && !h.Workloads {
+		resp = admission.Patched("", patchOps(d.Patch)...)
+		result = resultPatched
+		h.Log.Debug("patched", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
+	}
+	if len(failed) > 0 {
+		result = resultWarned
+		h.Log.Info("admitted with warnings", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "mode", string(p.Mode), "images", outcomes(d))
+	}
+	return resp.WithWarnings(warnings...), result
+}
+
+// undecided answers when pullguard cannot decide: the namespace's failure policy rules.
+func (h *Handler) undecided(req admission.Request, p decision.Policy, reason string) (admission.Response, string) {
+	h.Log.Warn("could not decide", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", string(req.UID), "reason", reason, "failurePolicy", string(p.FailurePolicy))
+	if p.FailurePolicy == decision.FailClosed && !h.Workloads {
+		return admission.Denied(fmt.Sprintf("pullguard could not check the images: %s; namespace %q is %s=closed", reason, req.Namespace, decision.FailurePolicyLabel)).WithWarnings(p.Warnings...), resultError
+	}
+	return admission.Allowed("").WithWarnings(append(p.Warnings, "pullguard could not check the images: "+reason)...), resultError
+}
+
+func (h *Handler) excluded(ns string) bool {
+	for _, glob := range h.Exclude {
+		if ok, _ := path.Match(glob, ns); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func patchOps(ops []decision.PatchOp) []jsonpatch.JsonPatchOperation {
+	out := make([]jsonpatch.JsonPatchOperation, len(ops))
+	for i, op := range ops {
+		out[i] = jsonpatch.JsonPatchOperation{Operation: op.Op, Path: op.Path, Value: op.Value}
+	}
+	return out
+}
+
+// outcomes summarises a decision for logs: container=outcome, no image names or secrets.
+func outcomes(d *decision.Decision) []string {
+	out := make([]string, len(d.Images))
+	for i, img := range d.Images {
+		out[i] = img.Container + "=" + string(img.Outcome)
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+)
+
+// Results of an admission request, the values of the result label.
+const (
+	resultAllowed = "allowed"
+	resultPatched = "patched"
+	resultWarned  = "warned"
+	resultDenied  = "denied"
+	resultError   = "error"
+)
+
+// knownKinds bounds the kind label; anything else is "other".
+var knownKinds = map[string]bool{
+	"Pod": true, "BuildConfig": true, "Deployment": true, "StatefulSet": true, "DaemonSet": true,
+	"ReplicaSet": true, "Job": true, "CronJob": true, "DeploymentConfig": true,
+}
+
+// Metrics are pullguard's Prometheus metrics, on a registry of their own. Every label value
+// comes from a fixed set: never an image, a namespace or a secret name.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	images   *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics; cachedPullSecrets reports the size of the secret cache.
+func NewMetrics(cachedPullSecrets func() int) *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := promauto.With(reg)
+	m := &Metrics{
+		Registry: reg,
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pullguard_admission_requests_total",
+			Help: "Admission requests by kind, operation and result (allowed, patched, warned, denied, error).",
+		}, []string{"kind", "operation", "result"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pullguard_admission_duration_seconds",
+			Help:    "Time to answer an admission request, by kind.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"kind"}),
+		images: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pullguard_images_total",
+			Help: "Images decided, by outcome.",
+		}, []string{"outcome"}),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pullguard_cached_pull_secrets",
+		Help: "Pull secrets held in the cache, across namespaces.",
+	}, func() float64 { return float64(cachedPullSecrets()) })
+	for _, o := range decision.Outcomes {
+		m.images.WithLabelValues(string(o))
+	}
+	return m
+}
+
+func (m *Metrics) observe(kind, operation, result string, took time.Duration) {
+	if !knownKinds[kind] {
+		kind = "other"
+	}
+	switch operation {
+	case "CREATE", "UPDATE", "DELETE", "CONNECT":
+	default:
+		operation = "other"
+	}
+	m.requests.WithLabelValues(kind, operation, result).Inc()
+	m.duration.WithLabelValues(kind).Observe(took.Seconds())
+}
+
+func (m *Metrics) countImages(d *decision.Decision) {
+	for _, img := range d.Images {
+		m.images.WithLabelValues(string(img.Outcome)).Inc()
+	}
+}

@@ -1,0 +1,288 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/admission/state"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// Paths of the admission endpoints.
+const (
+	MutatePath   = "/mutate"
+	ValidatePath = "/validate"
+)
+
+// DefaultExclude are the namespaces pullguard never touches, besides its own.
+var DefaultExclude = []string{"kube-system", "kube-public", "kube-node-lease", "openshift-*"}
+
+// Options are the flags of `webhook serve`.
+type Options struct {
+	BindAddress            string
+	TLSCertFile            string
+	TLSKeyFile             string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	EnableHTTP2            bool
+
+	Defaults              decision.Policy
+	NodeCredentialSecrets []string // namespace/name
+	NodeCredentialFiles   []string
+	PrivateRegistries     registryauth.Patterns
+	ExcludeNamespaces     []string
+	// OwnNamespace is excluded too; read from POD_NAMESPACE or the service account mount
+	// when empty.
+	OwnNamespace string
+
+	Log *slog.Logger
+}
+
+// Validate checks the options and fills what can be derived.
+func (o *Options) Validate() error {
+	if _, _, err := splitAddress(o.BindAddress); err != nil {
+		return fmt.Errorf("--bind-address: %w", err)
+	}
+	if o.TLSCertFile == "" || o.TLSKeyFile == "" {
+		return errors.New("--tls-cert-file and --tls-key-file are required")
+	}
+	for _, ref := range o.NodeCredentialSecrets {
+		if _, err := parseNamespacedName(ref); err != nil {
+			return fmt.Errorf("--node-credentials: %w", err)
+		}
+	}
+	if o.Defaults.Mode == "" {
+		o.Defaults.Mode = decision.Enforce
+	}
+	if o.Defaults.FailurePolicy == "" {
+		o.Defaults.FailurePolicy = decision.FailOpen
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return nil
+}
+
+// Server is a running pullguard.
+type Server struct {
+	opts    Options
+	State   *state.State
+	Metrics *Metrics
+
+	cert     atomic.Pointer[certwatcher.CertWatcher]
+	stopping atomic.Bool
+}
+
+// New builds the server against the cluster of cfg.
+func New(cfg *rest.Config, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var secrets []types.NamespacedName
+	for _, ref := range opts.NodeCredentialSecrets {
+		nn, _ := parseNamespacedName(ref)
+		secrets = append(secrets, nn)
+	}
+	st, err := state.New(client, state.Options{
+		NodeCredentialSecrets: secrets,
+		NodeCredentialFiles:   opts.NodeCredentialFiles,
+		PrivateRegistries:     opts.PrivateRegistries,
+		Defaults:              opts.Defaults,
+		Log:                   opts.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, State: st, Metrics: NewMetrics(st.CachedPullSecrets)}, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully: readiness fails first, and
+// in-flight reviews finish.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.opts.Log
+	s.State.Start(ctx)
+	go s.watchCert(ctx)
+
+	exclude := append(append([]string{}, s.opts.ExcludeNamespaces...), ownNamespace(s.opts.OwnNamespace)...)
+	mutate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log}
+	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Workloads: true}
+
+	host, port, _ := splitAddress(s.opts.BindAddress)
+	srv := webhook.NewServer(webhook.Options{
+		Host: host,
+		Port: port,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.MinVersion = tls.VersionTLS12
+			c.GetCertificate = s.getCertificate
+			if !s.opts.EnableHTTP2 {
+				c.NextProtos = []string{"http/1.1"}
+			}
+		}},
+	})
+	srv.Register(MutatePath, &admission.Webhook{Handler: mutate})
+	srv.Register(ValidatePath, &admission.Webhook{Handler: validate})
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	serve := func(name string, run func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serve("webhook server", func() error { return srv.Start(runCtx) })
+	if s.opts.MetricsBindAddress != "" && s.opts.MetricsBindAddress != "0" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
+		serve("metrics server", func() error { return serveHTTP(runCtx, s.opts.MetricsBindAddress, mux) })
+	}
+	if s.opts.HealthProbeBindAddress != "" && s.opts.HealthProbeBindAddress != "0" {
+		serve("health server", func() error { return serveHTTP(runCtx, s.opts.HealthProbeBindAddress, s.healthMux()) })
+	}
+	log.Info("serving", "address", s.opts.BindAddress, "metrics", s.opts.MetricsBindAddress, "health", s.opts.HealthProbeBindAddress)
+
+	var err error
+	select {
+	case <-ctx.Done():
+		s.stopping.Store(true)
+		log.Info("shutting down: finishing in-flight reviews")
+	case err = <-errs:
+		s.stopping.Store(true)
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// Ready reports whether the server should receive reviews: caches synced, a serving
+// certificate loaded, and not shutting down.
+func (s *Server) Ready() error {
+	switch {
+	case s.stopping.Load():
+		return errors.New("shutting down")
+	case !s.State.Synced():
+		return errors.New("caches not synced")
+	case s.cert.Load() == nil:
+		return errors.New("no serving certificate loaded")
+	}
+	return nil
+}
+
+func (s *Server) healthMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// watchCert loads the serving certificate, retrying until it exists (a cert injected by
+// service-ca or cert-manager may arrive after the pod starts), then reloads it on change.
+func (s *Server) watchCert(ctx context.Context) {
+	for {
+		w, err := certwatcher.New(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		if err == nil {
+			s.cert.Store(w)
+			if err := w.Start(ctx); err != nil {
+				s.opts.Log.Error("certificate watcher stopped", "error", err.Error())
+			}
+			return
+		}
+		s.opts.Log.Warn("waiting for the serving certificate", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	w := s.cert.Load()
+	if w == nil {
+		return nil, errors.New("no serving certificate loaded yet")
+	}
+	return w.GetCertificate(hello)
+}
+
+func serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func splitAddress(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, port, nil
+}
+
+func parseNamespacedName(ref string) (types.NamespacedName, error) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("%q is not namespace/name", ref)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+// ownNamespace returns the namespace pullguard runs in, to exclude it.
+func ownNamespace(configured string) []string {
+	if configured != "" {
+		return []string{configured}
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return []string{ns}
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return []string{strings.TrimSpace(string(b))}
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// Options configure the caches.
+type Options struct {
+	// NodeCredentialSecrets are pull secrets every node already has
+	// (openshift-config/pull-secret on OpenShift).
+	NodeCredentialSecrets []types.NamespacedName
+	// NodeCredentialFiles are docker config.json files every node already has.
+	NodeCredentialFiles []string
+	// PrivateRegistries always need a credential.
+	PrivateRegistries registryauth.Patterns
+	// Defaults is the policy of namespaces without labels.
+	Defaults decision.Policy
+	// FileRecheck is how often node credential files are re-read (default 10s).
+	FileRecheck time.Duration
+	Log         *slog.Logger
+}
+
+// State answers, from caches, what a decision needs to know about a namespace.
+type State struct {
+	opts     Options
+	log      *slog.Logger
+	secrets  *secretStore
+	accounts corelisters.ServiceAccountLister
+	spaces   corelisters.NamespaceLister
+
+	factories []informers.SharedInformerFactory
+	synced    []cache.InformerSynced
+	ready     atomic.Bool
+
+	node      atomic.Pointer[registryauth.Keyring]
+	filesMu   sync.Mutex
+	fileBytes map[string][]byte
+}
+
+// New sets up the informers; Start runs them.
+func New(client kubernetes.Interface, opts Options) (*State, error) {
+	if opts.FileRecheck <= 0 {
+		opts.FileRecheck = 10 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	s := &State{opts: opts, log: opts.Log, secrets: newSecretStore(), fileBytes: map[string][]byte{}}
+	s.secrets.onChange = s.secretChanged
+
+	// One informer per pull secret type: a field selector cannot say "either type", and
+	// selecting on the server means opaque secrets are never even listed.
+	for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
+		selector := "type=" + string(typ)
+		f := informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }),
+			informers.WithTransform(stripSecret))
+		reg, err := f.Core().V1().Secrets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    s.secretUpdated,
+			UpdateFunc: func(_, obj any) { s.secretUpdated(obj) },
+			DeleteFunc: s.secretDeleted,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.factories = append(s.factories, f)
+		s.synced = append(s.synced, reg.HasSynced)
+	}
+
+	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
+	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
+	s.synced = append(s.synced, accounts.Core().V1().ServiceAccounts().Informer().HasSynced)
+
+	spaces := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripNamespace))
+	s.spaces = spaces.Core().V1().Namespaces().Lister()
+	s.synced = append(s.synced, spaces.Core().V1().Namespaces().Informer().HasSynced)
+	s.factories = append(s.factories, accounts, spaces)
+
+	if err := s.reloadFiles(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start runs the informers and the file watcher until ctx ends, and marks the state synced
+// once every cache has its initial list.
+func (s *State) Start(ctx context.Context) {
+	for _, f := range s.factories {
+		f.Start(ctx.Done())
+	}
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+			s.rebuildNode()
+			s.ready.Store(true)
+			s.log.Info("caches synced", "pullSecrets", s.secrets.len())
+		}
+	}()
+	go s.watchFiles(ctx)
+}
+
+// Synced reports whether every cache holds its initial list.
+func (s *State) Synced() bool { return s.ready.Load() }
+
+// WaitForSync blocks until the caches are synced or ctx ends.
+func (s *State) WaitForSync(ctx context.Context) bool {
+	for !s.Synced() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// Facts returns what the decision needs about a namespace, from the caches only.
+func (s *State) Facts(ns string) *decision.Facts {
+	return &decision.Facts{
+		Namespace:             ns,
+		Secrets:               s.secrets.index(ns),
+		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
+		Node:                  s.node.Load(),
+		PrivateRegistries:     s.opts.PrivateRegistries,
+		ServiceAccountApplied: true,
+	}
+}
+
+// Policy returns the namespace's policy from its labels.
+func (s *State) Policy(ns string) decision.Policy {
+	n, err := s.spaces.Get(ns)
+	if err != nil {
+		return decision.PolicyFor(nil, s.opts.Defaults)
+	}
+	return decision.PolicyFor(n.Labels, s.opts.Defaults)
+}
+
+// CachedPullSecrets returns how many pull secrets are cached.
+func (s *State) CachedPullSecrets() int { return s.secrets.len() }
+
+type serviceAccounts struct {
+	lister corelisters.ServiceAccountNamespaceLister
+}
+
+func (a serviceAccounts) ServiceAccount(name string) (*corev1.ServiceAccount, bool) {
+	sa, err := a.lister.Get(name)
+	return sa, err == nil
+}
+
+func (s *State) secretUpdated(obj any) {
+	secret, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	s.secrets.put(secret.Namespace, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data))
+}
+
+func (s *State) secretDeleted(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if secret, ok := obj.(*corev1.Secret); ok {
+		s.secrets.remove(secret.Namespace, secret.Name)
+	}
+}
+
+// secretChanged rebuilds the node credentials when one of their secrets changes.
+func (s *State) secretChanged(ns, name string) {
+	if s.ready.Load() && slices.Contains(s.opts.NodeCredentialSecrets, types.NamespacedName{Namespace: ns, Name: name}) {
+		s.rebuildNode()
+	}
+}
+
+// rebuildNode assembles the node keyring: the --node-credentials secrets, then the files,
+// each in flag order.
+func (s *State) rebuildNode() {
+	k := &registryauth.Keyring{}
+	for _, ref := range s.opts.NodeCredentialSecrets {
+		secret, ok := s.secrets.get(ref.Namespace, ref.Name)
+		switch {
+		case !ok:
+			s.log.Warn("node credentials secret not found", "secret", ref.String())
+			continue
+		case secret.Err != nil:
+			s.log.Warn("node credentials secret is malformed", "secret", ref.String(), "error", secret.Err.Error())
+			continue
+		}
+		named := *secret
+		named.Name = ref.String()
+		k.Add(&named)
+	}
+	s.filesMu.Lock()
+	for _, path := range s.opts.NodeCredentialFiles {
+		if raw, ok := s.fileBytes[path]; ok {
+			k.Add(registryauth.ParseConfigFile(path, raw))
+		}
+	}
+	s.filesMu.Unlock()
+	s.node.Store(k)
+}
+
+// reloadFiles reads the node credential files and reports whether any changed. A file that
+// cannot be read or parsed keeps its last good content.
+func (s *State) reloadFiles() error {
+	changed := false
+	var firstErr error
+	for _, path := range s.opts.NodeCredentialFiles {
+		raw, err := os.ReadFile(path)
+		if err == nil {
+			if p := registryauth.ParseConfigFile(path, raw); p.Err != nil {
+				err = p.Err
+			}
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("--node-credentials-file: %w", err)
+			}
+			continue
+		}
+		s.filesMu.Lock()
+		if !bytes.Equal(s.fileBytes[path], raw) {
+			s.fileBytes[path] = raw
+			changed = true
+		}
+		s.filesMu.Unlock()
+	}
+	if changed {
+		s.rebuildNode()
+	}
+	return firstErr
+}
+
+func (s *State) watchFiles(ctx context.Context) {
+	if len(s.opts.NodeCredentialFiles) == 0 {
+		return
+	}
+	t := time.NewTicker(s.opts.FileRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.reloadFiles(); err != nil {
+				s.log.Warn("keeping the last good node credentials", "error", err.Error())
+			}
+		}
+	}
+}
