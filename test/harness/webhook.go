@@ -189,7 +189,10 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caBundle []byte, port in
 			for i := range cfg.Webhooks {
 				point(&cfg.Webhooks[i].ClientConfig)
 			}
-			err = replace(ctx, cfg.Name, func() error { _, err := api.MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); return err },
+			err = replace(ctx, cfg.Name, func() error {
+				_, err := api.MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{})
+				return err
+			},
 				func() error { return api.MutatingWebhookConfigurations().Delete(ctx, cfg.Name, metav1.DeleteOptions{}) })
 		case "ValidatingWebhookConfiguration":
 			cfg := &admissionregv1.ValidatingWebhookConfiguration{}
@@ -199,8 +202,13 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caBundle []byte, port in
 			for i := range cfg.Webhooks {
 				point(&cfg.Webhooks[i].ClientConfig)
 			}
-			err = replace(ctx, cfg.Name, func() error { _, err := api.ValidatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); return err },
-				func() error { return api.ValidatingWebhookConfigurations().Delete(ctx, cfg.Name, metav1.DeleteOptions{}) })
+			err = replace(ctx, cfg.Name, func() error {
+				_, err := api.ValidatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{})
+				return err
+			},
+				func() error {
+					return api.ValidatingWebhookConfigurations().Delete(ctx, cfg.Name, metav1.DeleteOptions{})
+				})
 		}
 		if err != nil {
 			return err

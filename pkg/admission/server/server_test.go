@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/pullguard/pullguard/certs"
@@ -153,7 +153,6 @@ func podReview(t *testing.T, uid string) string {
 	}
 	return string(b)
 }
-
 
 func TestUndecidedFollowsTheFailurePolicy(t *testing.T) {
 	closed := start(t, decision.FailClosed)
