@@ -25,6 +25,8 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Var(&private, "private-registries", "comma list of registry `globs` that always need credentials")
 	fs.Var(&nodeFiles, "node-credentials-file", "`path` of a docker config.json every node has (repeatable)")
 	fs.StringVar(&o.Output, "o", "text", "output `format`: text or json")
+	fs.BoolVar(&o.Cluster, "cluster", false, "also read secrets, service accounts and namespaces from the cluster")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "`path` of the kubeconfig for --cluster (default: $KUBECONFIG or ~/.kube/config)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: webhook check -f FILE|DIR|- [-f ...] [flags]\n\nExit codes: 0 nothing would be denied, 1 something would be denied, 2 bad input or usage.\n\nFlags:\n")
 		printFlags(stderr, fs)

@@ -32,6 +32,11 @@ type Options struct {
 	NodeCredentialFiles []string
 	// Output is "text" or "json".
 	Output string
+	// Cluster reads secrets, service accounts and namespaces of the objects' namespaces from
+	// the cluster of Kubeconfig (the usual loading rules when empty); manifests override
+	// what the cluster has.
+	Cluster    bool
+	Kubeconfig string
 }
 
 // Validate reports a usage error.
@@ -65,6 +70,12 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 	w := newWorld(o.PrivateRegistries)
 	for _, path := range o.NodeCredentialFiles {
 		if err := w.addNodeCredentialsFile(path); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return ExitUsage
+		}
+	}
+	if o.Cluster {
+		if err := w.loadCluster(ctx, o.Kubeconfig, namespaces(objs, o.Namespace)); err != nil {
 			fmt.Fprintln(stderr, "error:", err)
 			return ExitUsage
 		}
@@ -108,6 +119,22 @@ func decide(objs []manifest.Object, w *world, defaultNS string) *report {
 		r.add(obj, d, w.policy(ns, defaults))
 	}
 	return r
+}
+
+// namespaces returns the namespaces of the objects to decide, each once.
+func namespaces(objs []manifest.Object, def string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, obj := range objs {
+		if _, ok := decision.Decide(obj.Value, &decision.Facts{}); !ok {
+			continue
+		}
+		if ns := namespaceOf(obj, def); !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 func namespaceOf(obj manifest.Object, def string) string {

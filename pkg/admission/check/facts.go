@@ -13,7 +13,7 @@ import (
 // world is what check knows of the cluster: per namespace its pull secrets, service accounts
 // and labels, and the nodes' credentials.
 type world struct {
-	secrets    map[string][]*registryauth.PullSecret
+	secrets    map[string]map[string]*registryauth.PullSecret // namespace, name
 	accounts   map[string]decision.ServiceAccountMap
 	namespaces map[string]*corev1.Namespace
 	node       *registryauth.Keyring
@@ -24,7 +24,7 @@ type world struct {
 
 func newWorld(private registryauth.Patterns) *world {
 	return &world{
-		secrets:    map[string][]*registryauth.PullSecret{},
+		secrets:    map[string]map[string]*registryauth.PullSecret{},
 		accounts:   map[string]decision.ServiceAccountMap{},
 		namespaces: map[string]*corev1.Namespace{},
 		indexes:    map[string]*registryauth.SecretIndex{},
@@ -33,14 +33,18 @@ func newWorld(private registryauth.Patterns) *world {
 }
 
 // addSecret records a secret that is, or looks meant to be, a pull secret: the kubelet's
-// types, or any type carrying a docker config key (then named as malformed).
+// types, or any type carrying a docker config key (then named as malformed). A later secret
+// of the same name replaces an earlier one: manifests are read after the cluster.
 func (w *world) addSecret(ns string, s *corev1.Secret) {
 	_, hasJSON := s.Data[registryauth.KeyDockerConfigJSON]
 	_, hasCfg := s.Data[registryauth.KeyDockercfg]
 	if !registryauth.IsPullSecretType(s.Type) && !hasJSON && !hasCfg {
 		return
 	}
-	w.secrets[ns] = append(w.secrets[ns], registryauth.ParseSecret(s.Name, s.Type, s.Data))
+	if w.secrets[ns] == nil {
+		w.secrets[ns] = map[string]*registryauth.PullSecret{}
+	}
+	w.secrets[ns][s.Name] = registryauth.ParseSecret(s.Name, s.Type, s.Data)
 	delete(w.indexes, ns)
 }
 
@@ -71,7 +75,11 @@ func (w *world) addNodeCredentialsFile(path string) error {
 func (w *world) facts(ns string) *decision.Facts {
 	x, ok := w.indexes[ns]
 	if !ok {
-		x = registryauth.NewSecretIndex(w.secrets[ns])
+		all := make([]*registryauth.PullSecret, 0, len(w.secrets[ns]))
+		for _, s := range w.secrets[ns] {
+			all = append(all, s)
+		}
+		x = registryauth.NewSecretIndex(all)
 		w.indexes[ns] = x
 	}
 	return &decision.Facts{
