@@ -29,6 +29,10 @@ help: ## Show this help.
 build: ## Build bin/webhook.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/webhook ./cmd/webhook
 
+.PHONY: demo
+demo: test-tools ## Run pullguard on a local API server: an injection, a rejection, a warning (DEMO_KEEP=1 keeps it up).
+	$(GO) run ./test/demo
+
 .PHONY: test
 test: test-tools ## Run every test: unit, fuzz seeds, golden files, integration against a real API server.
 	$(GO) test ./...
