@@ -37,6 +37,7 @@ func BuildConfig(bc *openshift.BuildConfig, f *Facts) *Decision {
 		}
 	}
 	d.Patch = b.patch
+	d.Probes = b.v.requests
 	return d
 }
 
@@ -68,10 +69,11 @@ type buildResolver struct {
 	saSecrets   []*registryauth.PullSecret // usable secrets of the service account, in its order
 	saDockercfg string                     // the account's secret for the internal registry
 	patch       []PatchOp
+	v           *verifier
 }
 
 func newBuildResolver(bc *openshift.BuildConfig, f *Facts, ns string) *buildResolver {
-	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount}
+	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount, v: newVerifier(f)}
 	if b.saName == "" {
 		b.saName = openshift.DefaultBuildServiceAccount
 	}
@@ -120,20 +122,45 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	if bi.secret != nil && bi.secret.Name != "" {
 		return b.explicit(id, bi, img), true
 	}
+	// Registries are asked about pulls only: a manifest request cannot tell whether a
+	// credential may push.
+	v := b.v
+	if bi.push {
+		v = &verifier{}
+	}
 	for _, s := range b.saSecrets {
 		if ms := registryauth.NewKeyring(s).Lookup(img); len(ms) > 0 {
-			return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "of service account "+quote(b.saName))), true
+			id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "of service account "+quote(b.saName)))
+			return v.check(id, img, optionsOf(ms, secretSource)), true
 		}
 	}
 	if !bi.push {
 		if ms := b.f.Node.Lookup(img); len(ms) > 0 {
-			return covered(id, Node, ms, nodeMessage(p, ref, img)), true
+			id = covered(id, Node, ms, nodeMessage(p, ref, img))
+			return v.check(id, img, optionsOf(ms, nodeSource)), true
 		}
 	}
-	if candidates := registryauth.SecretNames(b.f.Secrets.Candidates(img)); len(candidates) > 0 {
-		id.Outcome, id.Secret, id.Candidates = Injected, candidates[0], candidates
-		id.Message = fmt.Sprintf("%s image %q: pull secret %q of namespace %q has credentials for %s; pullguard sets %s", p, ref, candidates[0], b.ns, img.Registry, b.field(bi))
-		b.patch = append(b.patch, PatchOp{Op: "add", Path: bi.parent + "/" + bi.secretField, Value: corev1.LocalObjectReference{Name: candidates[0]}})
+	if options := perSecret(b.f.Secrets.Candidates(img)); len(options) > 0 {
+		id.Candidates = names(options)
+		i, answers := v.firstAccepted(img, options)
+		if i < 0 {
+			id.Outcome, id.Message = refused(p, ref, img, answers)
+			if id.Outcome == Rejected {
+				return id, true
+			}
+			i = 0
+			id.Message += fmt.Sprintf("; %s %q would be set unverified", bi.secretField, options[0].name)
+		} else {
+			id.Outcome = Injected
+			id.Message = fmt.Sprintf("%s image %q: pull secret %q of namespace %q has credentials for %s; pullguard sets %s", p, ref, options[i].name, b.ns, img.Registry, b.field(bi))
+		}
+		id.Secret = options[i].name
+		b.patch = append(b.patch, PatchOp{Op: "add", Path: bi.parent + "/" + bi.secretField, Value: corev1.LocalObjectReference{Name: id.Secret}})
+		return id, true
+	}
+	if outcome, vd, ok := v.verifyAnonymous(b.f, img); ok {
+		id.Outcome = outcome
+		id.Message = anonymousVerdict(p, ref, img, b.ns, outcome, vd, nil)
 		return id, true
 	}
 	id.Outcome = Missing
@@ -168,7 +195,11 @@ func (b *buildResolver) explicit(id ImageDecision, bi buildImage, img registryau
 		return id
 	}
 	if ms := registryauth.NewKeyring(s).Lookup(img); len(ms) > 0 {
-		return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "set in "+bi.secretField))
+		id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "set in "+bi.secretField))
+		if bi.push {
+			return id
+		}
+		return b.v.check(id, img, optionsOf(ms, secretSource))
 	}
 	id.Outcome = Missing
 	if !bi.push {

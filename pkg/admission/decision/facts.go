@@ -23,6 +23,10 @@ type Facts struct {
 	// workload templates), the plugin's rule is applied here: a pod that lists no pull
 	// secrets gets its service account's.
 	ServiceAccountApplied bool
+	// Verify asks the registries (SPEC section 6): with no Verdicts yet the decision lists
+	// its probes in Decision.Probes; with Verdicts it applies them.
+	Verify   bool
+	Verdicts Verdicts
 }
 
 // ServiceAccounts finds a service account of the namespace by name.

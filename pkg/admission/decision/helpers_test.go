@@ -25,6 +25,8 @@ type ns struct {
 	keys []string
 	typ  string // default dockerconfigjson
 	raw  string // raw data instead of keys
+	// password distinguishes credentials (and so probes); default testPassword.
+	password string
 }
 
 func (s ns) parse() *registryauth.PullSecret {
@@ -34,9 +36,13 @@ func (s ns) parse() *registryauth.PullSecret {
 	}
 	data := []byte(s.raw)
 	if s.raw == "" {
+		password := testPassword
+		if s.password != "" {
+			password = s.password
+		}
 		auths := map[string]map[string]string{}
 		for _, k := range s.keys {
-			auths[k] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("u:" + testPassword))}
+			auths[k] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("u:" + password))}
 		}
 		var v any = map[string]any{"auths": auths}
 		if typ == registryauth.TypeDockercfg {

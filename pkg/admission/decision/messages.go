@@ -109,3 +109,22 @@ func malformedFor(f *Facts, img registryauth.Image) []string {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// anonymousVerdict words the outcome of an anonymous probe.
+func anonymousVerdict(p place, ref string, img registryauth.Image, ns string, o Outcome, vd registryauth.Verdict, why []string) string {
+	switch o {
+	case Anonymous:
+		return fmt.Sprintf("%s image %q: no credentials match %s and it serves the image anonymously", p, ref, img.Registry)
+	case Missing:
+		if vd.Definite() {
+			why = append([]string{fmt.Sprintf("%s answered %s to an anonymous request", img.Registry, httpStatus(vd))}, why...)
+		} else {
+			why = append([]string{fmt.Sprintf("%s could not be reached (%s) and --private-registries lists it", img.Registry, vd.Reason)}, why...)
+		}
+		return missingMessage(p, ref, img, ns, why, "and pullguard will attach it")
+	case Rejected:
+		return fmt.Sprintf("%s image %q: %s", p, ref, missingManifest(img, vd))
+	default:
+		return fmt.Sprintf("%s image %q: could not verify with %s: %s", p, ref, img.Registry, vd.Reason)
+	}
+}

@@ -65,6 +65,20 @@ type Decision struct {
 	Patch []PatchOp
 	// Notes are object-level remarks (a malformed namespace secret that was skipped).
 	Notes []string
+	// Probes lists the registry probes the decision needs, when Facts.Verify is set and
+	// Facts.Verdicts is not: run them, put the answers in Verdicts and decide again.
+	Probes []ProbeRequest
+}
+
+// Undecided returns the images pullguard could not decide.
+func (d *Decision) Undecided() []ImageDecision {
+	var out []ImageDecision
+	for _, img := range d.Images {
+		if img.Outcome == Indeterminate {
+			out = append(out, img)
+		}
+	}
+	return out
 }
 
 // Failed returns the images that will not pull.

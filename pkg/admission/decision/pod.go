@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ func Pod(pod *corev1.Pod, f *Facts) *Decision {
 	r := newPodResolver(&pod.Spec, f, false)
 	r.decide(d, &pod.Spec)
 	d.Patch = r.patch()
+	d.Probes = r.v.requests
 	return d
 }
 
@@ -34,6 +36,7 @@ func Template(kind, namespace, name string, t *corev1.PodTemplateSpec, f *Facts)
 	d := &Decision{Kind: kind, Namespace: namespaceOf(namespace, f), Name: name}
 	r := newPodResolver(&t.Spec, &facts, true)
 	r.decide(d, &t.Spec)
+	d.Probes = r.v.requests
 	return d
 }
 
@@ -55,10 +58,11 @@ type podResolver struct {
 	enforce bool
 
 	inject []string
+	v      *verifier
 }
 
 func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver {
-	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}}
+	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}, v: newVerifier(f)}
 	r.saName = spec.ServiceAccountName
 	if r.saName == "" {
 		r.saName = spec.DeprecatedServiceAccount
@@ -139,33 +143,29 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 		return id
 	}
 	if ms := r.keyring.Lookup(img); len(ms) > 0 {
-		return covered(id, Covered, ms, coveredMessage(p, ref, ms[0], r.secretsOwner()))
+		id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], r.secretsOwner()))
+		return r.v.check(id, img, optionsOf(ms, secretSource))
 	}
 	if ms := r.f.Node.Lookup(img); len(ms) > 0 {
-		return covered(id, Node, ms, nodeMessage(p, ref, img))
+		id = covered(id, Node, ms, nodeMessage(p, ref, img))
+		return r.v.check(id, img, optionsOf(ms, nodeSource))
 	}
 
-	candidates := registryauth.SecretNames(r.f.Secrets.Candidates(img))
-	usable, blocked := candidates, []string(nil)
+	options := perSecret(r.f.Secrets.Candidates(img))
+	usable, blocked := options, []option(nil)
 	if r.enforce {
-		usable, blocked = partition(candidates, r.allowed)
+		usable, blocked = partition(options, r.allowed)
 	}
 	if len(usable) > 0 {
-		pick := usable[0]
-		// A secret already chosen for another image of this pod serves this one too.
-		if i := slices.IndexFunc(usable, func(s string) bool { return slices.Contains(r.inject, s) }); i >= 0 {
-			pick = usable[i]
-		}
-		if !slices.Contains(r.inject, pick) {
-			r.inject = append(r.inject, pick)
-		}
-		id.Outcome, id.Secret, id.Candidates = Injected, pick, usable
-		id.Message = injectedMessage(p, ref, pick, r.ns, img, r.template)
-		return id
+		return r.injectFirstAccepted(id, img, usable)
 	}
 	if len(blocked) > 0 {
 		id.Outcome, id.Candidates = Missing, []string{}
-		id.Message = mountableMessage(p, ref, img, blocked[0], r.saName, r.ns)
+		id.Message = mountableMessage(p, ref, img, blocked[0].name, r.saName, r.ns)
+		return id
+	}
+	if outcome, vd, ok := r.v.verifyAnonymous(r.f, img); ok {
+		id.Outcome, id.Message = outcome, anonymousVerdict(p, ref, img, r.ns, outcome, vd, r.explain(img))
 		return id
 	}
 	id.Outcome = r.f.anonymousOutcome(img)
@@ -173,6 +173,38 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 		id.Message = missingMessage(p, ref, img, r.ns, r.explain(img), "and pullguard will attach it")
 	} else {
 		id.Message = anonymousMessage(p, ref, img)
+	}
+	return id
+}
+
+// injectFirstAccepted injects the first candidate the registry accepts (without
+// verification, the first in kubelet order). A secret already chosen for another image of
+// this pod is tried first, so one secret serves both.
+func (r *podResolver) injectFirstAccepted(id ImageDecision, img registryauth.Image, options []option) ImageDecision {
+	if i := slices.IndexFunc(options, func(o option) bool { return slices.Contains(r.inject, o.name) }); i > 0 {
+		options = append([]option{options[i]}, slices.Delete(slices.Clone(options), i, i+1)...)
+	}
+	id.Candidates = names(options)
+	i, answers := r.v.firstAccepted(img, options)
+	pick := ""
+	if i >= 0 {
+		pick = options[i].name
+		id.Outcome = Injected
+		id.Message = injectedMessage(id.place, id.Image, pick, r.ns, img, r.template)
+	} else {
+		id.Outcome, id.Message = refused(id.place, id.Image, img, answers)
+		if id.Outcome == Indeterminate {
+			// Could not ask the registry: attach the kubelet's first choice unverified; the
+			// failure policy decides whether the object is admitted.
+			pick = options[0].name
+			id.Message += fmt.Sprintf("; pull secret %q would be attached unverified", pick)
+		}
+	}
+	if pick != "" {
+		id.Secret = pick
+		if !slices.Contains(r.inject, pick) {
+			r.inject = append(r.inject, pick)
+		}
 	}
 	return id
 }
@@ -222,16 +254,36 @@ func covered(id ImageDecision, o Outcome, ms []registryauth.Match, msg string) I
 	return id
 }
 
-// partition splits names into those in allowed and the rest, keeping order.
-func partition(names, allowed []string) (in, out []string) {
-	for _, n := range names {
-		if slices.Contains(allowed, n) {
-			in = append(in, n)
+// partition splits options into those whose secret is in allowed and the rest, in order.
+func partition(options []option, allowed []string) (in, out []option) {
+	for _, o := range options {
+		if slices.Contains(allowed, o.name) {
+			in = append(in, o)
 		} else {
-			out = append(out, n)
+			out = append(out, o)
 		}
 	}
 	return in, out
+}
+
+// perSecret turns candidate matches into one option per secret, with the secret's first
+// matching credential, in kubelet order.
+func perSecret(ms []registryauth.Match) []option {
+	var out []option
+	for i := range ms {
+		if !slices.ContainsFunc(out, func(o option) bool { return o.name == ms[i].Secret }) {
+			out = append(out, option{name: ms[i].Secret, source: secretSource(ms[i].Secret), cred: &ms[i].Credential})
+		}
+	}
+	return out
+}
+
+func names(options []option) []string {
+	out := make([]string, len(options))
+	for i, o := range options {
+		out[i] = o.name
+	}
+	return out
 }
 
 func namespaceOf(ns string, f *Facts) string {

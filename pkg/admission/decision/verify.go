@@ -1,0 +1,198 @@
+package decision
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// Verdicts are registry answers by probe, given back to the decision after the probes of
+// its Probes ran.
+type Verdicts map[registryauth.ProbeKey]registryauth.Verdict
+
+// ProbeRequest is a probe the decision needs: the image's manifest, asked with a credential
+// (nil: anonymously).
+type ProbeRequest struct {
+	Key        registryauth.ProbeKey
+	Image      registryauth.Image
+	Credential *registryauth.Credential
+	// Source names where the credential comes from, for logs.
+	Source string
+}
+
+// option is a credential the kubelet may use for an image: its secret (or node source)
+// name, how messages call it, and the credential (nil: anonymous).
+type option struct {
+	name   string
+	source string
+	cred   *registryauth.Credential
+}
+
+// verifier looks verdicts up, or lists the probes a decision needs while there are none.
+type verifier struct {
+	on       bool
+	verdicts Verdicts
+	requests []ProbeRequest
+	seen     map[registryauth.ProbeKey]bool
+}
+
+func newVerifier(f *Facts) *verifier {
+	return &verifier{on: f.Verify, verdicts: f.Verdicts}
+}
+
+// planning reports whether the decision is only listing probes.
+func (v *verifier) planning() bool { return v.on && v.verdicts == nil }
+
+// verdict returns the answer to a probe; in planning it records the probe and returns false.
+// A probe with no answer (it did not finish in time) is unavailable.
+func (v *verifier) verdict(img registryauth.Image, o option) (registryauth.Verdict, bool) {
+	key := registryauth.ProbeKeyFor(img, o.cred)
+	if v.verdicts != nil {
+		if vd, ok := v.verdicts[key]; ok {
+			return vd, true
+		}
+		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "no answer in time"}, true
+	}
+	if !v.seen[key] {
+		if v.seen == nil {
+			v.seen = map[registryauth.ProbeKey]bool{}
+		}
+		v.seen[key] = true
+		v.requests = append(v.requests, ProbeRequest{Key: key, Image: img, Credential: o.cred, Source: o.source})
+	}
+	return registryauth.Verdict{}, false
+}
+
+// tried is an option and the registry's answer to it.
+type tried struct {
+	option
+	verdict registryauth.Verdict
+}
+
+// firstAccepted asks about options in kubelet order and returns the index of the first the
+// registry accepts, or -1 with every answer; in planning, or with verification off, it
+// returns 0.
+func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int, []tried) {
+	if !v.on {
+		return 0, nil
+	}
+	var answers []tried
+	for i, o := range options {
+		vd, ok := v.verdict(img, o)
+		if !ok {
+			continue
+		}
+		if vd.Status == registryauth.ProbeOK {
+			return i, nil
+		}
+		answers = append(answers, tried{o, vd})
+	}
+	if v.planning() {
+		return 0, nil
+	}
+	return -1, answers
+}
+
+// check applies the registry's answers to the credentials the kubelet would try for a
+// decided image: the pull works if any is accepted, and that one is named.
+func (v *verifier) check(id ImageDecision, img registryauth.Image, options []option) ImageDecision {
+	i, answers := v.firstAccepted(img, options)
+	if i >= 0 {
+		if v.on && !v.planning() {
+			id.Secret = options[i].name
+		}
+		return id
+	}
+	id.Outcome, id.Message = refused(id.place, id.Image, img, answers)
+	return id
+}
+
+// refused turns the answers to refused credentials into an outcome and a message: rejected
+// when every answer is definite, indeterminate when a registry could not be asked.
+func refused(p place, ref string, img registryauth.Image, answers []tried) (Outcome, string) {
+	var parts []string
+	outcome := Rejected
+	for _, a := range answers {
+		if !a.verdict.Definite() {
+			outcome = Indeterminate
+		}
+		parts = append(parts, describe(img, a))
+	}
+	if outcome == Indeterminate {
+		return outcome, fmt.Sprintf("%s image %q: could not verify with %s: %s", p, ref, img.Registry, strings.Join(parts, "; "))
+	}
+	return outcome, fmt.Sprintf("%s image %q: %s", p, ref, strings.Join(parts, "; "))
+}
+
+// describe says what a registry answered to one credential.
+func describe(img registryauth.Image, a tried) string {
+	vd := a.verdict
+	who := "the credentials in " + a.source
+	status := httpStatus(vd)
+	switch vd.Status {
+	case registryauth.ProbeUnauthorized:
+		return fmt.Sprintf("registry refused %s for %s: %s; the token may have expired", who, img.Registry, status)
+	case registryauth.ProbeForbidden:
+		return fmt.Sprintf("%s have no access to repository %s/%s: %s", who, img.Registry, img.Repository, status)
+	case registryauth.ProbeNotFound:
+		return missingManifest(img, vd)
+	default:
+		return fmt.Sprintf("%s could not be checked: %s", who, vd.Reason)
+	}
+}
+
+func missingManifest(img registryauth.Image, vd registryauth.Verdict) string {
+	what := fmt.Sprintf("tag %q", img.Tag)
+	if img.Digest != "" {
+		what = "digest " + img.Digest
+	}
+	return fmt.Sprintf("%s does not exist in %s/%s (%s); check the image reference", what, img.Registry, img.Repository, httpStatus(vd))
+}
+
+func httpStatus(vd registryauth.Verdict) string {
+	s := fmt.Sprintf("HTTP %d", vd.HTTPStatus)
+	if vd.Code != "" {
+		s += " " + vd.Code
+	}
+	return s
+}
+
+// verifyAnonymous decides an image no credential matches by asking the registry
+// anonymously: accepted is anonymous, 401 or 403 is missing, 404 is rejected, and no answer
+// is indeterminate unless --private-registries says a credential is needed anyway. ok is
+// false when there is no verdict to apply (verification off, or planning).
+func (v *verifier) verifyAnonymous(f *Facts, img registryauth.Image) (Outcome, registryauth.Verdict, bool) {
+	if !v.on {
+		return "", registryauth.Verdict{}, false
+	}
+	vd, ok := v.verdict(img, option{source: "an anonymous request"})
+	if !ok {
+		return "", vd, false
+	}
+	switch vd.Status {
+	case registryauth.ProbeOK:
+		return Anonymous, vd, true
+	case registryauth.ProbeUnauthorized, registryauth.ProbeForbidden:
+		return Missing, vd, true
+	case registryauth.ProbeNotFound:
+		return Rejected, vd, true
+	}
+	if f.PrivateRegistries.Match(img) {
+		return Missing, vd, true
+	}
+	return Indeterminate, vd, true
+}
+
+// secretSource and nodeSource name credential sources in messages.
+func secretSource(name string) string { return "secret " + quote(name) }
+
+func nodeSource(name string) string { return "the nodes' credentials (" + name + ")" }
+
+func optionsOf(ms []registryauth.Match, source func(string) string) []option {
+	out := make([]option, len(ms))
+	for i := range ms {
+		out[i] = option{name: ms[i].Secret, source: source(ms[i].Secret), cred: &ms[i].Credential}
+	}
+	return out
+}
