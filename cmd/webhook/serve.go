@@ -66,6 +66,10 @@ func (f *serveFlags) complete() error {
 	}
 	o.NodeCredentialSecrets, o.NodeCredentialFiles = f.nodeSecrets, f.nodeFiles
 	o.PrivateRegistries = f.private.patterns
+	o.Verify, o.VerifyTimeout, o.RegistryCAFiles = f.verify, f.verifyTimeout, f.registryCAs
+	if o.VerifyTimeout <= 0 {
+		return fmt.Errorf("--verify-timeout must be positive")
+	}
 	o.ExcludeNamespaces = nil
 	for _, ns := range strings.Split(f.exclude, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {

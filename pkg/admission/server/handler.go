@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/openshift"
+	"github.com/pullguard/pullguard/pkg/admission/verify"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 // Facter is what handlers need from the caches.
@@ -37,6 +40,9 @@ type Handler struct {
 	Log     *slog.Logger
 	// Workloads makes this the validating handler.
 	Workloads bool
+	// Prober, when set, verifies with the registries within VerifyTimeout.
+	Prober        *probe.Prober
+	VerifyTimeout time.Duration
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -44,12 +50,12 @@ var _ admission.Handler = (*Handler)(nil)
 // Handle decides one request and records it.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	resp, result := h.review(req)
+	resp, result := h.review(ctx, req)
 	h.Metrics.observe(req.Kind.Kind, string(req.Operation), result, time.Since(start))
 	return resp
 }
 
-func (h *Handler) review(req admission.Request) (admission.Response, string) {
+func (h *Handler) review(ctx context.Context, req admission.Request) (admission.Response, string) {
 	if h.excluded(req.Namespace) {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -67,7 +73,7 @@ func (h *Handler) review(req admission.Request) (admission.Response, string) {
 	if err := json.Unmarshal(req.Object.Raw, obj); err != nil {
 		return h.undecided(req, policy, fmt.Sprintf("the %s could not be read: %v", req.Kind.Kind, err))
 	}
-	d, ok := decision.Decide(obj, h.State.Facts(req.Namespace))
+	d, ok := verify.Decide(ctx, obj, h.State.Facts(req.Namespace), h.Prober, h.VerifyTimeout)
 	if !ok {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -109,16 +115,28 @@ func (h *Handler) newObject(req admission.Request) any {
 	return nil
 }
 
+// respond turns a decision into a response. A definite failure is denied in enforce mode
+// whatever the failure policy; an image pullguard could not decide follows the namespace's
+// failure policy (closed: denied, saying why; open: admitted with a warning); in warn mode
+// and for workloads everything is a warning.
 func (h *Handler) respond(req admission.Request, d *decision.Decision, p decision.Policy) (admission.Response, string) {
 	warnings := append(p.Warnings, d.Notes...)
-	failed := d.Failed()
-	if len(failed) > 0 && p.Mode == decision.Enforce && !h.Workloads {
-		h.Log.Info("denied", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
-		return admission.Denied(d.Denial()).WithWarnings(warnings...), resultDenied
+	failed, undecided := d.Failed(), d.Undecided()
+	if p.Mode == decision.Enforce && !h.Workloads {
+		var lines []string
+		switch {
+		case len(failed) > 0:
+			lines = messages(append(failed, undecided...))
+		case len(undecided) > 0 && p.FailurePolicy == decision.FailClosed:
+			lines = messages(undecided)
+			lines = append(lines, fmt.Sprintf("namespace %q is %s=closed, so what cannot be verified is denied", req.Namespace, decision.FailurePolicyLabel))
+		}
+		if len(lines) > 0 {
+			h.Log.Info("denied", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
+			return admission.Denied(strings.Join(lines, "\n")).WithWarnings(warnings...), resultDenied
+		}
 	}
-	for _, img := range failed {
-		warnings = append(warnings, img.Message)
-	}
+	warnings = append(warnings, messages(append(failed, undecided...))...)
 	result := resultAllowed
 	resp := admission.Allowed("")
 	if len(d.Patch) > 0 && !h.Workloads {
@@ -126,11 +144,19 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 		result = resultPatched
 		h.Log.Debug("patched", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
 	}
-	if len(failed) > 0 {
+	if len(failed)+len(undecided) > 0 {
 		result = resultWarned
 		h.Log.Info("admitted with warnings", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "mode", string(p.Mode), "images", outcomes(d))
 	}
 	return resp.WithWarnings(warnings...), result
+}
+
+func messages(images []decision.ImageDecision) []string {
+	out := make([]string, len(images))
+	for i, img := range images {
+		out[i] = img.Message
+	}
+	return out
 }
 
 // undecided answers when pullguard cannot decide: the namespace's failure policy rules.

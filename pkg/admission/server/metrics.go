@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
 // Results of an admission request, the values of the result label.
@@ -33,6 +34,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	images   *prometheus.CounterVec
+	probes   *prometheus.CounterVec
+	probeDur prometheus.Histogram
+	cache    *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics; cachedPullSecrets reports the size of the secret cache.
@@ -56,6 +60,24 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 			Help: "Images decided, by outcome.",
 		}, []string{"outcome"}),
 	}
+	m.probes = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "pullguard_registry_probes_total",
+		Help: "Registry probes sent, by result (ok, unauthorized, forbidden, not_found, unavailable).",
+	}, []string{"result"})
+	m.probeDur = f.NewHistogram(prometheus.HistogramOpts{
+		Name:    "pullguard_registry_probe_duration_seconds",
+		Help:    "Time a registry took to answer a probe.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	})
+	m.cache = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "pullguard_registry_probe_cache_total",
+		Help: "Registry probe lookups, by result (hit: answered from the cache, miss: sent or joined a probe).",
+	}, []string{"result"})
+	for _, s := range registryauth.ProbeStatuses {
+		m.probes.WithLabelValues(string(s))
+	}
+	m.cache.WithLabelValues("hit")
+	m.cache.WithLabelValues("miss")
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pullguard_cached_pull_secrets",
 		Help: "Pull secrets held in the cache, across namespaces.",
@@ -77,6 +99,21 @@ func (m *Metrics) observe(kind, operation, result string, took time.Duration) {
 	}
 	m.requests.WithLabelValues(kind, operation, result).Inc()
 	m.duration.WithLabelValues(kind).Observe(took.Seconds())
+}
+
+// ObserveProbe records a registry probe.
+func (m *Metrics) ObserveProbe(status registryauth.ProbeStatus, took time.Duration) {
+	m.probes.WithLabelValues(string(status)).Inc()
+	m.probeDur.Observe(took.Seconds())
+}
+
+// ObserveCache records a probe cache lookup.
+func (m *Metrics) ObserveCache(hit bool) {
+	if hit {
+		m.cache.WithLabelValues("hit").Inc()
+	} else {
+		m.cache.WithLabelValues("miss").Inc()
+	}
 }
 
 func (m *Metrics) countImages(d *decision.Decision) {

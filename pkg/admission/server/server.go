@@ -26,6 +26,7 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/state"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 // Paths of the admission endpoints.
@@ -51,6 +52,11 @@ type Options struct {
 	NodeCredentialFiles   []string
 	PrivateRegistries     registryauth.Patterns
 	ExcludeNamespaces     []string
+	// Verify probes registries (SPEC section 6) within VerifyTimeout per review, trusting
+	// RegistryCAFiles beside the system roots.
+	Verify          bool
+	VerifyTimeout   time.Duration
+	RegistryCAFiles []string
 	// OwnNamespace is excluded too; read from POD_NAMESPACE or the service account mount
 	// when empty.
 	OwnNamespace string
@@ -80,6 +86,9 @@ func (o *Options) Validate() error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.VerifyTimeout <= 0 {
+		o.VerifyTimeout = 3 * time.Second
+	}
 	return nil
 }
 
@@ -88,6 +97,7 @@ type Server struct {
 	opts    Options
 	State   *state.State
 	Metrics *Metrics
+	Prober  *probe.Prober
 
 	cert     atomic.Pointer[certwatcher.CertWatcher]
 	stopping atomic.Bool
@@ -117,7 +127,14 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, State: st, Metrics: NewMetrics(st.CachedPullSecrets)}, nil
+	s := &Server{opts: opts, State: st, Metrics: NewMetrics(st.CachedPullSecrets)}
+	if opts.Verify {
+		s.Prober, err = probe.New(probe.Options{CAFiles: opts.RegistryCAFiles, Timeout: opts.VerifyTimeout + 2*time.Second, Observer: s.Metrics})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully: readiness fails first, and
@@ -128,8 +145,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.watchCert(ctx)
 
 	exclude := append(append([]string{}, s.opts.ExcludeNamespaces...), ownNamespace(s.opts.OwnNamespace)...)
-	mutate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log}
-	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Workloads: true}
+	mutate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout}
+	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout, Workloads: true}
 
 	host, port, _ := splitAddress(s.opts.BindAddress)
 	srv := webhook.NewServer(webhook.Options{
