@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/pullguard/pullguard/pkg/admission/check"
 )
@@ -25,6 +26,10 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Var(&private, "private-registries", "comma list of registry `globs` that always need credentials")
 	fs.Var(&nodeFiles, "node-credentials-file", "`path` of a docker config.json every node has (repeatable)")
 	fs.StringVar(&o.Output, "o", "text", "output `format`: text or json")
+	var cas stringList
+	fs.BoolVar(&o.Verify, "verify", false, "ask the registries whether credentials work and tags exist")
+	fs.DurationVar(&o.VerifyTimeout, "verify-timeout", 3*time.Second, "budget for the registry probes of one object")
+	fs.Var(&cas, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
 	fs.BoolVar(&o.Cluster, "cluster", false, "also read secrets, service accounts and namespaces from the cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "`path` of the kubeconfig for --cluster (default: $KUBECONFIG or ~/.kube/config)")
 	fs.Usage = func() {
@@ -42,5 +47,6 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return check.ExitUsage
 	}
 	o.Files, o.NodeCredentialFiles, o.PrivateRegistries = files, nodeFiles, private.patterns
+	o.RegistryCAFiles = cas
 	return check.Run(ctx, o, stdin, stdout, stderr)
 }

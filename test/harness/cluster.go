@@ -84,7 +84,9 @@ func StartCluster() (*Cluster, error) {
 		}
 	}
 	if err == nil {
-		c.Client, err = kubernetes.NewForConfig(cfg)
+		quiet := rest.CopyConfig(cfg)
+		quiet.WarningHandler = rest.NoWarnings{} // the harness's own probes draw warnings
+		c.Client, err = kubernetes.NewForConfig(quiet)
 	}
 	if err != nil {
 		c.Stop()

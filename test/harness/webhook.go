@@ -234,13 +234,16 @@ func (c *Cluster) waitForWebhook(ctx context.Context) error {
 	if err := c.EnsureServiceAccount(ctx, ns, "default"); err != nil {
 		return err
 	}
-	secret := PullSecret(ns, "probe", "probe.pullguard.invalid", "probe", "not-a-real-password")
+	// The probe registry is a closed loopback port: with --verify the probe is refused at
+	// once (never a DNS lookup off the machine), the secret is attached unverified, and the
+	// injection shows the webhook is called.
+	secret := PullSecret(ns, "probe", probeRegistry, "probe", "not-a-real-password")
 	if _, err := core.Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "probe.pullguard.invalid/probe:1"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: probeRegistry + "/pullguard/probe:1"}}},
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
@@ -256,6 +259,8 @@ func (c *Cluster) waitForWebhook(ctx context.Context) error {
 	}
 	return errors.New("the API server did not call the webhook within a minute")
 }
+
+const probeRegistry = "127.0.0.1:1"
 
 // EnsureServiceAccount creates a service account (no controller-manager runs here to
 // create "default").

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/manifest"
+	"github.com/pullguard/pullguard/pkg/admission/verify"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 // Exit codes.
@@ -37,6 +40,11 @@ type Options struct {
 	// what the cluster has.
 	Cluster    bool
 	Kubeconfig string
+	// Verify asks the registries (off by default: offline means no network unless asked),
+	// within VerifyTimeout per object, trusting RegistryCAFiles beside the system roots.
+	Verify          bool
+	VerifyTimeout   time.Duration
+	RegistryCAFiles []string
 }
 
 // Validate reports a usage error.
@@ -91,7 +99,17 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 			w.namespaces[v.Name] = v
 		}
 	}
-	report := decide(objs, w, o.Namespace)
+	var prober *probe.Prober
+	if o.Verify {
+		if prober, err = probe.New(probe.Options{CAFiles: o.RegistryCAFiles}); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return ExitUsage
+		}
+		if o.VerifyTimeout <= 0 {
+			o.VerifyTimeout = 3 * time.Second
+		}
+	}
+	report := decide(ctx, objs, w, o, prober)
 	if o.Output == "json" {
 		err = report.writeJSON(stdout)
 	} else {
@@ -107,12 +125,12 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 	return ExitOK
 }
 
-func decide(objs []manifest.Object, w *world, defaultNS string) *report {
+func decide(ctx context.Context, objs []manifest.Object, w *world, o Options, prober *probe.Prober) *report {
 	defaults := decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen}
 	r := &report{}
 	for _, obj := range objs {
-		ns := namespaceOf(obj, defaultNS)
-		d, ok := decision.Decide(obj.Value, w.facts(ns))
+		ns := namespaceOf(obj, o.Namespace)
+		d, ok := verify.Decide(ctx, obj.Value, w.facts(ns), prober, o.VerifyTimeout)
 		if !ok {
 			continue
 		}

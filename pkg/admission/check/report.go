@@ -54,14 +54,16 @@ func (r *report) add(obj manifest.Object, d *decision.Decision, p decision.Polic
 	}
 	mutating := d.Kind == "Pod" || d.Kind == "BuildConfig"
 	failed := len(d.Failed()) > 0
+	undecided := len(d.Undecided()) > 0
+	enforced := mutating && p.Mode == decision.Enforce
 	switch {
 	case p.Mode == decision.Off:
 		o.verdict = skipped
 		r.skippedObjects = append(r.skippedObjects, o)
 		return
-	case failed && mutating && p.Mode == decision.Enforce:
+	case enforced && (failed || undecided && p.FailurePolicy == decision.FailClosed):
 		o.verdict = denied
-	case failed:
+	case failed || undecided:
 		o.verdict = warned
 	case len(d.Patch) > 0:
 		o.verdict = patched

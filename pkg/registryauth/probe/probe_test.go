@@ -224,3 +224,31 @@ func TestCachedSuccessOutlivesTheRegistry(t *testing.T) {
 		t.Fatalf("an uncached image with the registry down: %+v", vd)
 	}
 }
+
+// BenchmarkProbe measures a cold probe (a new prober: TLS handshake, ping, auth, HEAD) and a
+// cached one, against the basic-auth and token registries.
+func BenchmarkProbe(b *testing.B) {
+	for _, r := range []struct {
+		name string
+		reg  **harness.Registry
+	}{{"basic", &basic}, {"token", &token}} {
+		image, _ := registryauth.ParseImage((*r.reg).Host + "/acme/app:1.0")
+		b.Run(r.name+"/cold", func(b *testing.B) {
+			for b.Loop() {
+				p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}})
+				if vd := p.Probe(context.Background(), image, cred(password)); vd.Status != registryauth.ProbeOK {
+					b.Fatalf("verdict %+v", vd)
+				}
+			}
+		})
+		b.Run(r.name+"/cached", func(b *testing.B) {
+			p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}})
+			p.Probe(context.Background(), image, cred(password))
+			c := cred(password)
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Probe(context.Background(), image, c)
+			}
+		})
+	}
+}
