@@ -27,6 +27,9 @@ type Facter interface {
 	Synced() bool
 	Facts(namespace string) *decision.Facts
 	Policy(namespace string) decision.Policy
+	// Refresh re-reads the namespace's pull secrets from the API server, reporting whether
+	// the cache was missing anything.
+	Refresh(ctx context.Context, namespace string) (bool, error)
 }
 
 // Handler answers AdmissionReviews. The mutating handler takes Pods (CREATE) and
@@ -76,6 +79,15 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 	d, ok := verify.Decide(ctx, obj, h.State.Facts(req.Namespace), h.Prober, h.VerifyTimeout)
 	if !ok {
 		return admission.Allowed(""), resultAllowed
+	}
+	// "No credential" may only mean the cache has not seen a secret created a moment ago:
+	// confirm with the API server before acting on it.
+	if d.Count(decision.Missing) > 0 {
+		if changed, err := h.State.Refresh(ctx, req.Namespace); err != nil {
+			h.Log.Warn("could not confirm the namespace's pull secrets", "namespace", req.Namespace, "error", err.Error())
+		} else if changed {
+			d, _ = verify.Decide(ctx, obj, h.State.Facts(req.Namespace), h.Prober, h.VerifyTimeout)
+		}
 	}
 	h.Metrics.countImages(d)
 	return h.respond(req, d, policy)

@@ -18,9 +18,10 @@ type secretStore struct {
 }
 
 type namespaceSecrets struct {
-	mu      sync.Mutex
-	secrets map[string]*registryauth.PullSecret
-	index   atomic.Pointer[registryauth.SecretIndex] // nil after a change
+	mu       sync.Mutex
+	secrets  map[string]*registryauth.PullSecret
+	versions map[string]string                        // resourceVersion by name
+	index    atomic.Pointer[registryauth.SecretIndex] // nil after a change
 }
 
 func newSecretStore() *secretStore {
@@ -37,24 +38,30 @@ func (s *secretStore) namespace(ns string, create bool) *namespaceSecrets {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n = s.namespaces[ns]; n == nil {
-		n = &namespaceSecrets{secrets: map[string]*registryauth.PullSecret{}}
+		n = &namespaceSecrets{secrets: map[string]*registryauth.PullSecret{}, versions: map[string]string{}}
 		s.namespaces[ns] = n
 	}
 	return n
 }
 
-func (s *secretStore) put(ns string, secret *registryauth.PullSecret) {
+// put stores a parsed secret at a resourceVersion and reports whether that changed anything.
+func (s *secretStore) put(ns, version string, secret *registryauth.PullSecret) bool {
 	n := s.namespace(ns, true)
 	n.mu.Lock()
 	if _, ok := n.secrets[secret.Name]; !ok {
 		s.count.Add(1)
+	} else if version != "" && n.versions[secret.Name] == version {
+		n.mu.Unlock()
+		return false
 	}
 	n.secrets[secret.Name] = secret
+	n.versions[secret.Name] = version
 	n.index.Store(nil)
 	n.mu.Unlock()
 	if s.onChange != nil {
 		s.onChange(ns, secret.Name)
 	}
+	return true
 }
 
 func (s *secretStore) remove(ns, name string) {
@@ -65,6 +72,7 @@ func (s *secretStore) remove(ns, name string) {
 	n.mu.Lock()
 	if _, ok := n.secrets[name]; ok {
 		delete(n.secrets, name)
+		delete(n.versions, name)
 		s.count.Add(-1)
 		n.index.Store(nil)
 	}

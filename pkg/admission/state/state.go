@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,6 +42,8 @@ type Options struct {
 
 // State answers, from caches, what a decision needs to know about a namespace.
 type State struct {
+	client   kubernetes.Interface
+	refresh  singleflight.Group
 	opts     Options
 	log      *slog.Logger
 	secrets  *secretStore
@@ -64,7 +67,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &State{opts: opts, log: opts.Log, secrets: newSecretStore(), fileBytes: map[string][]byte{}}
+	s := &State{client: client, opts: opts, log: opts.Log, secrets: newSecretStore(), fileBytes: map[string][]byte{}}
 	s.secrets.onChange = s.secretChanged
 
 	// One informer per pull secret type: a field selector cannot say "either type", and
@@ -153,6 +156,33 @@ func (s *State) Policy(ns string) decision.Policy {
 	return decision.PolicyFor(n.Labels, s.opts.Defaults)
 }
 
+// Refresh reads the namespace's pull secrets from the API server into the cache and reports
+// whether anything was new. Informer caches lag: a secret created a moment before a pod may
+// not be cached yet, so a "no credential" answer is confirmed here before anything is
+// denied. Only that failure path calls the API; concurrent refreshes of a namespace merge.
+func (s *State) Refresh(ctx context.Context, ns string) (bool, error) {
+	v, err, _ := s.refresh.Do(ns, func() (any, error) {
+		changed := false
+		for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
+			list, err := s.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(typ)})
+			if err != nil {
+				return false, err
+			}
+			for i := range list.Items {
+				secret := &list.Items[i]
+				if s.secrets.put(ns, secret.ResourceVersion, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data)) {
+					changed = true
+				}
+			}
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return v.(bool), nil
+}
+
 // CachedPullSecrets returns how many pull secrets are cached.
 func (s *State) CachedPullSecrets() int { return s.secrets.len() }
 
@@ -170,7 +200,7 @@ func (s *State) secretUpdated(obj any) {
 	if !ok {
 		return
 	}
-	s.secrets.put(secret.Namespace, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data))
+	s.secrets.put(secret.Namespace, secret.ResourceVersion, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data))
 }
 
 func (s *State) secretDeleted(obj any) {
