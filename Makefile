@@ -18,6 +18,11 @@ KUBE_APISERVER := $(BIN)/kube-apiserver
 ETCD           := $(BIN)/etcd
 KUBECTL        := $(BIN)/kubectl
 
+# Image and deployment (deploy with your cluster's own oc or kubectl).
+IMG     ?= ghcr.io/pullguard/pullguard:$(VERSION)
+OVERLAY ?= openshift
+DEPLOY_KUBECTL ?= $(shell command -v oc 2>/dev/null || echo kubectl)
+
 # envtest finds its binaries here; tests and the demo read the same variable.
 export KUBEBUILDER_ASSETS := $(BIN)
 
@@ -41,6 +46,23 @@ test: test-tools ## Run every test: unit, fuzz seeds, golden files, integration 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+.PHONY: image
+image: ## Build the container image $(IMG) (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: deploy
+deploy: ## Install pullguard with deploy/overlays/$(OVERLAY) (openshift, kubernetes or self-signed) and image $(IMG).
+	$(DEPLOY_KUBECTL) kustomize deploy/overlays/$(OVERLAY) | sed 's|ghcr.io/pullguard/pullguard:latest|$(IMG)|' | $(DEPLOY_KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed (webhook configurations first).
+	$(DEPLOY_KUBECTL) delete mutatingwebhookconfiguration,validatingwebhookconfiguration pullguard --ignore-not-found
+	$(DEPLOY_KUBECTL) kustomize deploy/overlays/$(OVERLAY) | $(DEPLOY_KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: certs
+certs: ## Write deploy/overlays/self-signed: a generated CA and serving certificate, for clusters without service-ca or cert-manager.
+	$(GO) run ./certs/cmd/pullguard-certs --out deploy/overlays/self-signed
 
 .PHONY: test-tools
 test-tools: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build the pinned kube-apiserver, etcd and kubectl into bin/ (once).
