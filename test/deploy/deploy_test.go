@@ -121,7 +121,7 @@ func TestWebhookConfigurations(t *testing.T) {
 					t.Errorf("%s path %s", w.Name, *w.ClientConfig.Service.Path)
 				}
 				assertRules(t, w.Name, w.Rules, map[string][]admissionregv1.OperationType{
-					"/pods":                          {admissionregv1.Create},
+					"/pods":                           {admissionregv1.Create},
 					"build.openshift.io/buildconfigs": {admissionregv1.Create, admissionregv1.Update},
 				})
 			}
