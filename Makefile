@@ -42,6 +42,11 @@ demo: test-tools ## Run pullguard on a local API server: an injection, a rejecti
 test: test-tools ## Run every test: unit, fuzz seeds, golden files, integration against a real API server.
 	$(GO) test ./...
 
+.PHONY: bench
+bench: test-tools build ## Load-test pullguard against a no-op webhook floor on a seeded local API server (docs/performance.md).
+	$(GO) build -o $(BIN)/bench-floor ./test/bench/floor
+	$(GO) run ./test/bench $(BENCH_ARGS)
+
 .PHONY: lint
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -43,6 +43,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "`address` of Prometheus /metrics (0 disables)")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "`address` of /healthz and /readyz (0 disables)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the admission endpoint")
+	fs.BoolVar(&o.Profiling, "profiling", false, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	fs.StringVar(&f.mode, "default-mode", string(decision.Enforce), "`mode` of namespaces without the pullguard.io/mode label: enforce, warn or off")
 	fs.StringVar(&f.failure, "default-failure-policy", string(decision.FailOpen), "`policy` of namespaces without the pullguard.io/failure-policy label: open or closed")
 	fs.Var(&f.nodeSecrets, "node-credentials", "`namespace/name` of a pull secret every node already has (repeatable)")

@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,5 +43,30 @@ func TestRefreshConfirmsAgainstTheAPIServer(t *testing.T) {
 	}
 	if changed, err := st.Refresh(context.Background(), ns); err != nil || changed {
 		t.Fatalf("a second Refresh = %v, %v; want no change", changed, err)
+	}
+}
+
+// TestDeletedSecretIsForgotten: once a pull secret is deleted, pullguard stops injecting it.
+func TestDeletedSecretIsForgotten(t *testing.T) {
+	ns := namespace(t, "forget", nil)
+	pullSecret(t, ns, "acme", "registry.private.test")
+	manifest := podYAML(ns, "web", nil, "app=registry.private.test/acme/app:1")
+	stdout, _ := kubectl(t, manifest, false, "apply", "--dry-run=server", "-o", "jsonpath={.spec.imagePullSecrets[*].name}", "-f", "-")
+	if stdout != "acme" {
+		t.Fatalf("before deletion: %q", stdout)
+	}
+	if err := cluster.Client.CoreV1().Secrets(ns).Delete(context.Background(), "acme", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, stderr, err := cluster.Kubectl(context.Background(), manifest, "apply", "--dry-run=server", "-f", "-")
+		if err != nil && strings.Contains(stderr, `no pull secret in namespace "forget" has credentials for registry.private.test`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted secret is still used: %v %s", err, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

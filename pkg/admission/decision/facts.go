@@ -27,6 +27,10 @@ type Facts struct {
 	// its probes in Decision.Probes; with Verdicts it applies them.
 	Verify   bool
 	Verdicts Verdicts
+	// FailureMessagesOnly skips the messages of images that will pull (covered, node,
+	// injected, anonymous): admission shows only failures, and formatting the rest is most
+	// of a decision's cost. `webhook check` wants them all.
+	FailureMessagesOnly bool
 }
 
 // ServiceAccounts finds a service account of the namespace by name.
@@ -62,4 +66,12 @@ func (f *Facts) anonymousOutcome(img registryauth.Image) Outcome {
 		return Missing
 	}
 	return Anonymous
+}
+
+// say returns a message of an image that will pull, unless only failures are wanted.
+func (f *Facts) say(message func() string) string {
+	if f.FailureMessagesOnly {
+		return ""
+	}
+	return message()
 }

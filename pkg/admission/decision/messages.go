@@ -115,6 +115,7 @@ func anonymousVerdict(p place, ref string, img registryauth.Image, ns string, o 
 	switch o {
 	case Anonymous:
 		return fmt.Sprintf("%s image %q: no credentials match %s and it serves the image anonymously", p, ref, img.Registry)
+	// Every other outcome fails or is undecided: always worded.
 	case Missing:
 		if vd.Definite() {
 			why = append([]string{fmt.Sprintf("%s answered %s to an anonymous request", img.Registry, httpStatus(vd))}, why...)

@@ -143,11 +143,11 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 		return id
 	}
 	if ms := r.keyring.Lookup(img); len(ms) > 0 {
-		id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], r.secretsOwner()))
+		id = covered(id, Covered, ms, r.f.say(func() string { return coveredMessage(p, ref, ms[0], r.secretsOwner()) }))
 		return r.v.check(id, img, optionsOf(ms, secretSource))
 	}
 	if ms := r.f.Node.Lookup(img); len(ms) > 0 {
-		id = covered(id, Node, ms, nodeMessage(p, ref, img))
+		id = covered(id, Node, ms, r.f.say(func() string { return nodeMessage(p, ref, img) }))
 		return r.v.check(id, img, optionsOf(ms, nodeSource))
 	}
 
@@ -172,7 +172,7 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 	if id.Outcome == Missing {
 		id.Message = missingMessage(p, ref, img, r.ns, r.explain(img), "and pullguard will attach it")
 	} else {
-		id.Message = anonymousMessage(p, ref, img)
+		id.Message = r.f.say(func() string { return anonymousMessage(p, ref, img) })
 	}
 	return id
 }
@@ -190,7 +190,7 @@ func (r *podResolver) injectFirstAccepted(id ImageDecision, img registryauth.Ima
 	if i >= 0 {
 		pick = options[i].name
 		id.Outcome = Injected
-		id.Message = injectedMessage(id.place, id.Image, pick, r.ns, img, r.template)
+		id.Message = r.f.say(func() string { return injectedMessage(id.place, id.Image, pick, r.ns, img, r.template) })
 	} else {
 		id.Outcome, id.Message = refused(id.place, id.Image, img, answers)
 		if id.Outcome == Indeterminate {

@@ -73,10 +73,16 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 	if !h.State.Synced() {
 		return h.undecided(req, policy, "its caches are not synced yet")
 	}
-	if err := json.Unmarshal(req.Object.Raw, obj); err != nil {
+	var err error
+	if _, isPod := obj.(*corev1.Pod); isPod {
+		obj, err = decodePod(req.Object.Raw)
+	} else {
+		err = json.Unmarshal(req.Object.Raw, obj)
+	}
+	if err != nil {
 		return h.undecided(req, policy, fmt.Sprintf("the %s could not be read: %v", req.Kind.Kind, err))
 	}
-	d, ok := verify.Decide(ctx, obj, h.State.Facts(req.Namespace), h.Prober, h.VerifyTimeout)
+	d, ok := verify.Decide(ctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
 	if !ok {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -86,11 +92,18 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		if changed, err := h.State.Refresh(ctx, req.Namespace); err != nil {
 			h.Log.Warn("could not confirm the namespace's pull secrets", "namespace", req.Namespace, "error", err.Error())
 		} else if changed {
-			d, _ = verify.Decide(ctx, obj, h.State.Facts(req.Namespace), h.Prober, h.VerifyTimeout)
+			d, _ = verify.Decide(ctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
 		}
 	}
 	h.Metrics.countImages(d)
 	return h.respond(req, d, policy)
+}
+
+// facts returns the namespace's facts for an admission review: only failures are worded.
+func (h *Handler) facts(ns string) *decision.Facts {
+	f := h.State.Facts(ns)
+	f.FailureMessagesOnly = true
+	return f
 }
 
 // newObject returns an empty object of the request's kind when this handler decides it.
@@ -154,7 +167,9 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 	if len(d.Patch) > 0 && !h.Workloads {
 		resp = admission.Patched("", patchOps(d.Patch)...)
 		result = resultPatched
-		h.Log.Debug("patched", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
+		if h.Log.Enabled(context.Background(), slog.LevelDebug) {
+			h.Log.Debug("patched", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
+		}
 	}
 	if len(failed)+len(undecided) > 0 {
 		result = resultWarned

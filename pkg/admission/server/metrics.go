@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,9 @@ type Metrics struct {
 	probes   *prometheus.CounterVec
 	probeDur prometheus.Histogram
 	cache    *prometheus.CounterVec
+	api      prometheus.Counter
+
+	byOutcome map[decision.Outcome]prometheus.Counter
 }
 
 // NewMetrics registers the metrics; cachedPullSecrets reports the size of the secret cache.
@@ -73,6 +77,10 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 		Name: "pullguard_registry_probe_cache_total",
 		Help: "Registry probe lookups, by result (hit: answered from the cache, miss: sent or joined a probe).",
 	}, []string{"result"})
+	m.api = f.NewCounter(prometheus.CounterOpts{
+		Name: "pullguard_kube_api_requests_total",
+		Help: "Requests pullguard sent to the Kubernetes API server (lists, watches, and the confirmation before a denial for a missing credential).",
+	})
 	for _, s := range registryauth.ProbeStatuses {
 		m.probes.WithLabelValues(string(s))
 	}
@@ -82,8 +90,9 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 		Name: "pullguard_cached_pull_secrets",
 		Help: "Pull secrets held in the cache, across namespaces.",
 	}, func() float64 { return float64(cachedPullSecrets()) })
+	m.byOutcome = map[decision.Outcome]prometheus.Counter{}
 	for _, o := range decision.Outcomes {
-		m.images.WithLabelValues(string(o))
+		m.byOutcome[o] = m.images.WithLabelValues(string(o))
 	}
 	return m
 }
@@ -118,6 +127,18 @@ func (m *Metrics) ObserveCache(hit bool) {
 
 func (m *Metrics) countImages(d *decision.Decision) {
 	for _, img := range d.Images {
-		m.images.WithLabelValues(string(img.Outcome)).Inc()
+		m.byOutcome[img.Outcome].Inc()
 	}
 }
+
+// countRequests wraps a client transport to count API requests.
+func (m *Metrics) countRequests(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		m.api.Inc()
+		return rt.RoundTrip(req)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -50,9 +50,10 @@ type State struct {
 	accounts corelisters.ServiceAccountLister
 	spaces   corelisters.NamespaceLister
 
-	factories []informers.SharedInformerFactory
-	synced    []cache.InformerSynced
-	ready     atomic.Bool
+	factories  []informers.SharedInformerFactory
+	reflectors []*cache.Reflector
+	synced     []cache.InformerSynced
+	ready      atomic.Bool
 
 	node      atomic.Pointer[registryauth.Keyring]
 	filesMu   sync.Mutex
@@ -70,23 +71,16 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	s := &State{client: client, opts: opts, log: opts.Log, secrets: newSecretStore(), fileBytes: map[string][]byte{}}
 	s.secrets.onChange = s.secretChanged
 
-	// One informer per pull secret type: a field selector cannot say "either type", and
-	// selecting on the server means opaque secrets are never even listed.
+	// One reflector per pull secret type: a field selector cannot say "either type", and
+	// selecting on the server means opaque secrets are never even listed. The reflectors
+	// feed parsed secrets straight into the store (see secretSink).
 	for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
 		selector := "type=" + string(typ)
-		f := informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }),
-			informers.WithTransform(stripSecret))
-		reg, err := f.Core().V1().Secrets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    s.secretUpdated,
-			UpdateFunc: func(_, obj any) { s.secretUpdated(obj) },
-			DeleteFunc: s.secretDeleted,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.factories = append(s.factories, f)
-		s.synced = append(s.synced, reg.HasSynced)
+		lw := cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "secrets", metav1.NamespaceAll,
+			func(o *metav1.ListOptions) { o.FieldSelector = selector })
+		sink := newSecretSink(s.secrets)
+		s.reflectors = append(s.reflectors, cache.NewReflectorWithOptions(lw, &corev1.Secret{}, sink, cache.ReflectorOptions{Name: "pullguard " + string(typ)}))
+		s.synced = append(s.synced, sink.synced.Load)
 	}
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
@@ -109,6 +103,9 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 func (s *State) Start(ctx context.Context) {
 	for _, f := range s.factories {
 		f.Start(ctx.Done())
+	}
+	for _, r := range s.reflectors {
+		go r.Run(ctx.Done())
 	}
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), s.synced...) {
@@ -193,23 +190,6 @@ type serviceAccounts struct {
 func (a serviceAccounts) ServiceAccount(name string) (*corev1.ServiceAccount, bool) {
 	sa, err := a.lister.Get(name)
 	return sa, err == nil
-}
-
-func (s *State) secretUpdated(obj any) {
-	secret, ok := obj.(*corev1.Secret)
-	if !ok {
-		return
-	}
-	s.secrets.put(secret.Namespace, secret.ResourceVersion, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data))
-}
-
-func (s *State) secretDeleted(obj any) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	if secret, ok := obj.(*corev1.Secret); ok {
-		s.secrets.remove(secret.Namespace, secret.Name)
-	}
 }
 
 // secretChanged rebuilds the node credentials when one of their secrets changes.

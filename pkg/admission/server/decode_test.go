@@ -1,0 +1,62 @@
+package server
+
+import (
+	"encoding/json"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
+
+// TestDecodePodDecidesLikeTheFullPod: the reduced decoding gives the decision exactly what
+// a full corev1.Pod would.
+func TestDecodePodDecidesLikeTheFullPod(t *testing.T) {
+	doc := `
+apiVersion: v1
+kind: Pod
+metadata: {name: web, generateName: web-, namespace: team-a, labels: {app: web}}
+spec:
+  serviceAccountName: deployer
+  imagePullSecrets: [{name: mine}]
+  initContainers: [{name: init, image: "ghcr.io/acme/init:1", command: [sh]}]
+  containers:
+  - {name: app, image: "quay.io/acme/app:1", ports: [{containerPort: 80}], resources: {limits: {memory: 1Gi}}}
+  - {name: side, image: "registry.redhat.io/ubi9/ubi:9.4"}
+  ephemeralContainers: [{name: debug, image: "busybox"}]
+  volumes:
+  - {name: data, emptyDir: {}}
+  - {name: models, image: {reference: "quay.io/acme/models:v2"}}
+`
+	raw, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full corev1.Pod
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	reduced, err := decodePod(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, _ := registryauth.ParsePatterns("registry.redhat.io")
+	secret := registryauth.ParseSecret("quay", registryauth.TypeDockerConfigJSON, map[string][]byte{registryauth.KeyDockerConfigJSON: []byte(`{"auths":{"quay.io":{"auth":"dTpw"}}}`)})
+	facts := func() *decision.Facts {
+		return &decision.Facts{Namespace: "team-a", Secrets: registryauth.NewSecretIndex([]*registryauth.PullSecret{secret}), PrivateRegistries: private, ServiceAccountApplied: true}
+	}
+	a, b := decision.Pod(&full, facts()), decision.Pod(reduced, facts())
+	ja, _ := json.Marshal([]any{a.Name, a.Namespace, a.Images, a.Patch})
+	jb, _ := json.Marshal([]any{b.Name, b.Namespace, b.Images, b.Patch})
+	if string(ja) != string(jb) {
+		t.Fatalf("decisions differ:\nfull    %s\nreduced %s", ja, jb)
+	}
+	if len(b.Images) != 5 {
+		t.Fatalf("want 5 images decided, got %d", len(b.Images))
+	}
+	if _, err := decodePod([]byte(`{"spec":{"containers":"x"}}`)); err == nil {
+		t.Fatal("a malformed pod must not decode")
+	}
+}

@@ -1,0 +1,482 @@
+// Command bench measures pullguard against the floor (a no-op controller-runtime webhook
+// that only decodes the Pod), in one run: it starts the test kube-apiserver, seeds 2,000
+// namespaces with 5 pull secrets and one 16 KiB opaque secret each, runs both webhooks as
+// processes, drives them alternately (A B A B ...) with 16 keep-alive HTTPS workers posting
+// AdmissionReviews of a 3-container Pod that needs one injection, and prints throughput,
+// latency, their ratios, pullguard's memory and its API requests during the load. Run it
+// with `make bench`; docs/performance.md explains the method.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/pullguard/pullguard/certs"
+	"github.com/pullguard/pullguard/test/harness"
+)
+
+var (
+	namespaces = flag.Int("namespaces", 2000, "namespaces to seed")
+	perNS      = flag.Int("pull-secrets", 5, "pull secrets per namespace")
+	opaqueSize = flag.Int("opaque-bytes", 16<<10, "size of the one opaque secret per namespace")
+	workers    = flag.Int("workers", 16, "concurrent keep-alive connections")
+	phase      = flag.Duration("phase", 6*time.Second, "length of one measured phase")
+	rounds     = flag.Int("rounds", 4, "A B rounds")
+	profile    = flag.String("cpuprofile", "", "write a CPU profile of pullguard during its first phase to this file")
+	memprofile = flag.String("memprofile", "", "write a heap profile of pullguard after the load to this file")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	fmt.Printf("machine: %s/%s, %d CPUs, %s; %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02"))
+	cluster, err := harness.StartCluster()
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	if err := seed(ctx, cluster.Config); err != nil {
+		return err
+	}
+
+	dir := cluster.Dir
+	bundle, err := certs.Generate("bench", []string{"127.0.0.1"}, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, bundle.Cert, 0o600)
+	os.WriteFile(keyFile, bundle.Key, 0o600)
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	pg := &target{name: "pullguard", url: fmt.Sprintf("https://127.0.0.1:%d/mutate", ports[0])}
+	floor := &target{name: "floor", url: fmt.Sprintf("https://127.0.0.1:%d/mutate", ports[3])}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+
+	start := time.Now()
+	pgCmd, err := startProcess(filepath.Join(harness.Root, "bin", "webhook"), "serve",
+		"--kubeconfig", cluster.Kubeconfig, "--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--verify=false", "--profiling", "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	defer stopProcess(pgCmd)
+	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]), 2*time.Minute); err != nil {
+		return err
+	}
+	fmt.Printf("pullguard: caches synced in %s, %s resident after sync\n", time.Since(start).Round(10*time.Millisecond), mib(rss(pgCmd.Process.Pid, "VmRSS")))
+	floorCmd, err := startProcess(filepath.Join(harness.Root, "bin", "bench-floor"),
+		"--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]), "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+	if err != nil {
+		return err
+	}
+	defer stopProcess(floorCmd)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(bundle.CACert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers, ForceAttemptHTTP2: false,
+	}}
+	if err := waitServing(client, floor.url); err != nil {
+		return err
+	}
+	bodies := reviews()
+
+	apiBefore, err := scrape(metricsURL + "/metrics")
+	if err != nil {
+		return err
+	}
+	// Warm both up (connections, caches, the Go runtime), then alternate A B.
+	for _, t := range []*target{pg, floor} {
+		load(client, t, bodies, time.Second, nil)
+		t.reset()
+	}
+	for round := range *rounds {
+		var prof *bytes.Buffer
+		if round == 0 && *profile != "" {
+			prof = &bytes.Buffer{}
+		}
+		load(client, pg, bodies, *phase, func() {
+			if prof != nil {
+				fetchProfile(metricsURL, *phase-time.Second, prof)
+			}
+		})
+		if prof != nil {
+			if err := os.WriteFile(*profile, prof.Bytes(), 0o644); err != nil {
+				return err
+			}
+		}
+		load(client, floor, bodies, *phase, nil)
+	}
+	apiAfter, err := scrape(metricsURL + "/metrics")
+	if err != nil {
+		return err
+	}
+
+	heap, _ := scrapeMetric(metricsURL+"/metrics", "go_memstats_heap_inuse_bytes")
+	report(pg, floor, apiAfter-apiBefore, rss(pgCmd.Process.Pid, "VmRSS"), rss(pgCmd.Process.Pid, "VmHWM"))
+	fmt.Printf("pullguard heap in use after the load: %s\n", mib(int64(heap)))
+	if *memprofile != "" {
+		var buf bytes.Buffer
+		if resp, err := http.Get(metricsURL + "/debug/pprof/heap?gc=1"); err == nil {
+			io.Copy(&buf, resp.Body)
+			resp.Body.Close()
+		}
+		if err := os.WriteFile(*memprofile, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("heap profile: %s\n", *memprofile)
+	}
+	if *profile != "" {
+		fmt.Printf("\nCPU profile of pullguard's first phase: %s (go tool pprof -top bin/webhook %s)\n", *profile, *profile)
+	}
+	return nil
+}
+
+// seed creates the namespaces and their secrets, 16 at a time.
+func seed(ctx context.Context, cfg *rest.Config) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 5000, 5000
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	opaque := bytes.Repeat([]byte("x"), *opaqueSize)
+	work := make(chan int)
+	var failed atomic.Value
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ns := nsName(i)
+				if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+					failed.Store(err)
+					continue
+				}
+				for j := range *perNS {
+					s := harness.PullSecret(ns, fmt.Sprintf("pull-%d", j), fmt.Sprintf("reg-%d.bench.test", j), "bench", "not-a-real-password")
+					if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+						failed.Store(err)
+					}
+				}
+				big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: ns}, Data: map[string][]byte{"blob": opaque}}
+				if _, err := cs.CoreV1().Secrets(ns).Create(ctx, big, metav1.CreateOptions{}); err != nil {
+					failed.Store(err)
+				}
+				if n := done.Add(1); n%500 == 0 {
+					fmt.Printf("seeded %d/%d namespaces (%s)\n", n, *namespaces, time.Since(start).Round(time.Second))
+				}
+			}
+		}()
+	}
+	for i := range *namespaces {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	fmt.Printf("seeded %d namespaces: %d pull secrets, %s of opaque secrets, in %s\n",
+		*namespaces, *namespaces**perNS, mib(int64(*namespaces**opaqueSize)), time.Since(start).Round(time.Second))
+	return nil
+}
+
+func nsName(i int) string { return fmt.Sprintf("bench-%04d", i) }
+
+// reviews returns one AdmissionReview per namespace for a 3-container Pod: one image needs
+// the namespace's pull-2 secret injected, two are public.
+func reviews() [][]byte {
+	out := make([][]byte, *namespaces)
+	for i := range out {
+		pod := corev1.Pod{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: nsName(i), Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "app", Image: "reg-2.bench.test/team/app:1.4.2", Ports: []corev1.ContainerPort{{ContainerPort: 8080}}},
+				{Name: "proxy", Image: "docker.io/library/nginx:1.27"},
+				{Name: "metrics", Image: "quay.io/prometheus/node-exporter:v1.8.2"},
+			}},
+		}
+		raw, _ := json.Marshal(pod)
+		review := admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+			Request: &admissionv1.AdmissionRequest{
+				UID: types.UID(fmt.Sprintf("uid-%d", i)), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+				Resource:  metav1.GroupVersionResource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}),
+				Namespace: nsName(i), Name: "web", Operation: admissionv1.Create, Object: k8sruntime.RawExtension{Raw: raw},
+			},
+		}
+		out[i], _ = json.Marshal(review)
+	}
+	return out
+}
+
+// target is a webhook under load and what it answered.
+type target struct {
+	name      string
+	url       string
+	mu        sync.Mutex
+	latencies []time.Duration
+	elapsed   time.Duration
+	wrong     int64
+	errors    int64
+}
+
+func (t *target) reset() {
+	t.latencies, t.elapsed, t.wrong, t.errors = nil, 0, 0, 0
+}
+
+const wantPatch = `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"pull-2"}]}]`
+
+// load drives a target for d with the workers; during runs alongside.
+func load(client *http.Client, t *target, bodies [][]byte, d time.Duration, during func()) {
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			var wrong, errs int64
+			for i := w; time.Now().Before(deadline); i += *workers {
+				body := bodies[i%len(bodies)]
+				begin := time.Now()
+				resp, err := client.Post(t.url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					errs++
+					continue
+				}
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(begin))
+				if err != nil || !correct(t, raw) {
+					wrong++
+				}
+			}
+			t.mu.Lock()
+			t.latencies = append(t.latencies, lat...)
+			t.wrong += wrong
+			t.errors += errs
+			t.mu.Unlock()
+		}()
+	}
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	t.mu.Lock()
+	t.elapsed += time.Since(start)
+	t.mu.Unlock()
+}
+
+// correct checks a response: allowed, and for pullguard patched with the one secret.
+func correct(t *target, raw []byte) bool {
+	var review admissionv1.AdmissionReview
+	if json.Unmarshal(raw, &review) != nil || review.Response == nil || !review.Response.Allowed {
+		return false
+	}
+	if t.name == "floor" {
+		return true
+	}
+	return review.Response.PatchType != nil && string(review.Response.Patch) == wantPatch
+}
+
+func report(pg, floor *target, apiRequests float64, rssNow, rssPeak int64) {
+	fmt.Printf("\n%-10s %9s %10s %9s %9s %9s %s\n", "target", "requests", "rps", "p50", "p99", "p99.9", "answers")
+	stats := map[string][3]float64{}
+	for _, t := range []*target{pg, floor} {
+		slices.Sort(t.latencies)
+		n := len(t.latencies)
+		rps := float64(n) / t.elapsed.Seconds()
+		p50, p99, p999 := pct(t.latencies, 0.50), pct(t.latencies, 0.99), pct(t.latencies, 0.999)
+		answers := fmt.Sprintf("all %d correct", n)
+		if t.wrong+t.errors > 0 {
+			answers = fmt.Sprintf("%d WRONG, %d errors", t.wrong, t.errors)
+		}
+		if t.name == "pullguard" && t.wrong+t.errors == 0 {
+			answers = fmt.Sprintf("all %d allowed and patched with pull-2", n)
+		}
+		fmt.Printf("%-10s %9d %10.0f %9s %9s %9s %s\n", t.name, n, rps, us(p50), us(p99), us(p999), answers)
+		stats[t.name] = [3]float64{rps, float64(p50), float64(p99)}
+	}
+	through := stats["pullguard"][0] / stats["floor"][0]
+	p50r := stats["pullguard"][1] / stats["floor"][1]
+	p99r := stats["pullguard"][2] / stats["floor"][2]
+	fmt.Printf("\nthroughput %.2fx the floor (target >= 0.80x): %s\n", through, verdict(through >= 0.8))
+	fmt.Printf("p50 %.2fx the floor; p99 %.2fx the floor (target <= 1.25x): %s\n", p50r, p99r, verdict(p99r <= 1.25))
+	fmt.Printf("pullguard resident memory %s now, %s peak (target <= 150 MiB): %s\n", mib(rssNow), mib(rssPeak), verdict(rssPeak <= 150<<20))
+	fmt.Printf("API requests by pullguard during the load: %.0f (target 0): %s\n", apiRequests, verdict(apiRequests == 0))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func pct(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/float64(time.Microsecond)) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// rss reads a memory field (VmRSS, VmHWM) of a process, in bytes.
+func rss(pid int, field string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+func cpuModel() string {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			_, v, _ := strings.Cut(line, ":")
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// scrape returns pullguard_kube_api_requests_total.
+func scrape(url string) (float64, error) {
+	return scrapeMetric(url, "pullguard_kube_api_requests_total")
+}
+
+// scrapeMetric returns the value of an unlabelled metric.
+func scrapeMetric(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in %s", name, url)
+}
+
+func fetchProfile(metricsURL string, d time.Duration, into *bytes.Buffer) {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", metricsURL, int(d.Seconds())))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	io.Copy(into, resp.Body)
+}
+
+func startProcess(path string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w (run `make bench`, which builds it)", path, err)
+	}
+	return cmd, nil
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+func waitReady(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within %s", url, limit)
+}
+
+func waitServing(client *http.Client, url string) error {
+	for range 100 {
+		if resp, err := client.Post(url, "application/json", strings.NewReader("{}")); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not serving", url)
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
