@@ -16,11 +16,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/pullguard/pullguard/certs"
 	"github.com/pullguard/pullguard/pkg/admission/server"
@@ -41,6 +43,8 @@ type Webhook struct {
 	cancel  context.CancelFunc
 	done    chan error
 }
+
+var setLoggerOnce sync.Once
 
 // syncBuffer collects logs from many goroutines.
 type syncBuffer struct {
@@ -96,7 +100,10 @@ func (c *Cluster) StartWebhook(ctx context.Context, opts server.Options, logTo i
 	if logTo != nil {
 		out = io.MultiWriter(w.logs, logTo)
 	}
-	w.opts.Log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	handler := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
+	w.opts.Log = slog.New(handler)
+	// controller-runtime logs through a global logger, as cmd/webhook sets it up.
+	setLoggerOnce.Do(func() { ctrllog.SetLogger(logr.FromSlogHandler(handler)) })
 	if err := w.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,191 @@
+// Package node proves pullguard's promise on a real node: a kubelet (v1.37.2) with
+// containerd pulls from real registries, so a pod pullguard admits runs, and a pod it denies
+// is shown to fail to pull where pullguard is off.
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+	"github.com/pullguard/pullguard/pkg/admission/server"
+	"github.com/pullguard/pullguard/test/harness"
+)
+
+const (
+	user          = "ci-bot"
+	password      = "not-a-real-password-node"
+	stalePassword = "not-a-real-password-stale"
+)
+
+var (
+	cluster          *harness.Cluster
+	node             *harness.Node
+	basic, anonymous *harness.Registry
+	summary          = &tally{}
+)
+
+// tally counts what the test saw, for its one-line summary.
+type tally struct{ admitted, ran, denied, wouldFail int }
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "node:", err); return 1 }
+	ctx := context.Background()
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "pullguard-node-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	tlsFiles, err := harness.NewTLS(dir)
+	if err != nil {
+		return fail(err)
+	}
+	if basic, err = harness.StartRegistry(dir+"/basic", tlsFiles, harness.RegistryAuth{Users: map[string]string{user: password}}); err != nil {
+		return fail(err)
+	}
+	defer basic.Stop()
+	if anonymous, err = harness.StartRegistry(dir+"/anonymous", tlsFiles, harness.RegistryAuth{}); err != nil {
+		return fail(err)
+	}
+	defer anonymous.Stop()
+	pause, err := harness.PauseImage(dir)
+	if err != nil {
+		return fail(err)
+	}
+	sandbox, err := anonymous.PushImage(ctx, pause, "pullguard/pause:1", "", "")
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := anonymous.PushImage(ctx, pause, "acme/app:1.0", "", ""); err != nil {
+		return fail(err)
+	}
+	if _, err := basic.PushImage(ctx, pause, "acme/app:1.0", user, password); err != nil {
+		return fail(err)
+	}
+
+	if cluster, err = harness.StartCluster(); err != nil {
+		return fail(err)
+	}
+	defer cluster.Stop()
+	webhook, err := cluster.StartWebhook(ctx, server.Options{
+		Defaults:          decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen},
+		ExcludeNamespaces: server.DefaultExclude,
+		Verify:            true,
+		VerifyTimeout:     3 * time.Second,
+		RegistryCAFiles:   []string{tlsFiles.CAFile},
+	}, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer webhook.Stop()
+	if node, err = cluster.StartNode(ctx, harness.NodeOptions{SandboxImage: sandbox, Registries: []string{basic.Host, anonymous.Host}, CAFile: tlsFiles.CAFile}); err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err := node.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "node: stopping:", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "node: registries, cluster, webhook and node up in %s\n", time.Since(start).Round(time.Millisecond))
+	code := m.Run()
+	fmt.Printf("node summary: %d pods admitted, %d ran; %d pods denied, %d would have failed to pull (shown where pullguard is off)\n",
+		summary.admitted, summary.ran, summary.denied, summary.wouldFail)
+	if strings.Contains(webhook.Logs(), password) || strings.Contains(webhook.Logs(), stalePassword) {
+		return fail(fmt.Errorf("the webhook logged a test password"))
+	}
+	return code
+}
+
+func namespace(t *testing.T, name string, labels map[string]string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.EnsureServiceAccount(ctx, name, "default"); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func pullSecret(t *testing.T, ns, name, registry, pass string) {
+	t.Helper()
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(context.Background(), harness.PullSecret(ns, name, registry, user, pass), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodePod is a pod the test node can run: host network, placed on the node, no token.
+func nodePod(name, image string, secrets ...string) *corev1.Pod {
+	no := false
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			NodeName:                      node.Name,
+			HostNetwork:                   true,
+			AutomountServiceAccountToken:  &no,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: new(int64),
+			Containers:                    []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways}},
+		},
+	}
+	for _, s := range secrets {
+		p.Spec.ImagePullSecrets = append(p.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+	}
+	return p
+}
+
+func create(t *testing.T, ns string, p *corev1.Pod) (*corev1.Pod, error) {
+	t.Helper()
+	return cluster.Client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+}
+
+// outcome waits until the pod runs or its image fails to pull, and says which.
+func outcome(t *testing.T, ns, name string) string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Running != nil {
+				return "Running"
+			}
+			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+				return "PullFailed: " + w.Message
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("pod %s/%s neither ran nor failed to pull in 90s\n%s", ns, name, node.Log(30))
+	return ""
+}
+
+func assertRuns(t *testing.T, ns, name string) {
+	t.Helper()
+	if got := outcome(t, ns, name); got != "Running" {
+		t.Fatalf("pod %s/%s: %s", ns, name, got)
+	}
+	summary.ran++
+}
+
+func assertPullFails(t *testing.T, ns, name string) string {
+	t.Helper()
+	got := outcome(t, ns, name)
+	if !strings.HasPrefix(got, "PullFailed") {
+		t.Fatalf("pod %s/%s: %s, want a failed pull", ns, name, got)
+	}
+	return got
+}
