@@ -334,6 +334,7 @@ spec:
 `,
 			secrets:   []ns{{name: "all-quay", keys: []string{"quay.io"}}, {name: "acme-only", keys: []string{"quay.io/acme"}}},
 			want:      []string{"injected:all-quay", "injected:all-quay"},
+			cands:     []string{"all-quay"},
 			wantPatch: `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"all-quay"}]}]`,
 		},
 		{
@@ -563,5 +564,23 @@ func TestDenial(t *testing.T) {
 	}
 	if d.Count(Missing) != 1 || len(d.Failed()) != 2 {
 		t.Fatal("counts wrong")
+	}
+}
+
+// TestCandidatesStayInKubeletOrder: when a secret chosen for one image also serves another,
+// that image still reports its candidates in the kubelet's order.
+func TestCandidatesStayInKubeletOrder(t *testing.T) {
+	pod := object(t, `
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: a, image: quay.io/other/a:1}
+  - {name: b, image: quay.io/acme/b:1}
+`)
+	f := &Facts{Namespace: "team-a", Secrets: index([]ns{{name: "all-quay", keys: []string{"quay.io"}}, {name: "acme-only", keys: []string{"quay.io/acme"}}})}
+	d, _ := Decide(pod, f)
+	if got := d.Images[1].Candidates; !slices.Equal(got, []string{"acme-only", "all-quay"}) || d.Images[1].Secret != "all-quay" {
+		t.Fatalf("candidates %q, secret %q", got, d.Images[1].Secret)
 	}
 }

@@ -181,10 +181,10 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 // verification, the first in kubelet order). A secret already chosen for another image of
 // this pod is tried first, so one secret serves both.
 func (r *podResolver) injectFirstAccepted(id ImageDecision, img registryauth.Image, options []option) ImageDecision {
+	id.Candidates = names(options) // reported in the kubelet's order; only the trying order changes
 	if i := slices.IndexFunc(options, func(o option) bool { return slices.Contains(r.inject, o.name) }); i > 0 {
 		options = append([]option{options[i]}, slices.Delete(slices.Clone(options), i, i+1)...)
 	}
-	id.Candidates = names(options)
 	i, answers := r.v.firstAccepted(img, options)
 	pick := ""
 	if i >= 0 {

@@ -82,7 +82,15 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 	if err != nil {
 		return h.undecided(req, policy, fmt.Sprintf("the %s could not be read: %v", req.Kind.Kind, err))
 	}
-	d, ok := verify.Decide(ctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
+	// One verification budget for the whole review, however many passes it takes: the API
+	// server gives up on the webhook after timeoutSeconds.
+	vctx := ctx
+	if h.Prober != nil {
+		var cancel context.CancelFunc
+		vctx, cancel = context.WithTimeout(ctx, h.VerifyTimeout)
+		defer cancel()
+	}
+	d, ok := verify.Decide(vctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
 	if !ok {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -92,7 +100,7 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		if changed, err := h.State.Refresh(ctx, req.Namespace); err != nil {
 			h.Log.Warn("could not confirm the namespace's pull secrets", "namespace", req.Namespace, "error", err.Error())
 		} else if changed {
-			d, _ = verify.Decide(ctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
+			d, _ = verify.Decide(vctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
 		}
 	}
 	h.Metrics.countImages(d)
