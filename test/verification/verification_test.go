@@ -1,6 +1,7 @@
 package verification
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -129,4 +130,31 @@ func TestProbeMetrics(t *testing.T) {
 	if strings.Contains(text, password) || strings.Contains(text, basic.Host) {
 		t.Error("metrics carry a credential or a registry name")
 	}
+}
+
+// TestShutdownFinishesInFlightReviews stops the webhook while a review waits on a registry
+// that never answers: the review still gets pullguard's answer, not a broken connection.
+func TestShutdownFinishesInFlightReviews(t *testing.T) {
+	ns := namespace(t, "shutdown", map[string]string{"pullguard.io/failure-policy": "closed"})
+	pullSecret(t, ns, "creds", hanging, password)
+	type result struct{ stderr string }
+	done := make(chan result, 1)
+	go func() {
+		_, stderr := apply(t, ns, "web", hanging+"/acme/app:1", true)
+		done <- result{stderr}
+	}()
+	// Give the review time to reach the webhook and start probing.
+	time.Sleep(time.Second)
+	if err := webhook.Stop(); err != nil {
+		t.Errorf("stopping: %v", err)
+	}
+	defer func() {
+		if err := webhook.Start(context.Background()); err != nil {
+			t.Fatalf("restarting the webhook: %v", err)
+		}
+	}()
+	r := <-done
+	// The probe ran its full budget ("no answer within"): shutdown did not cut it short
+	// ("the review ended before the registry answered").
+	assertContains(t, r.stderr, `could not verify with `+hanging, "no answer within", `namespace "shutdown" is pullguard.io/failure-policy=closed`)
 }

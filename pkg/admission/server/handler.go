@@ -83,11 +83,13 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		return h.undecided(req, policy, fmt.Sprintf("the %s could not be read: %v", req.Kind.Kind, err))
 	}
 	// One verification budget for the whole review, however many passes it takes: the API
-	// server gives up on the webhook after timeoutSeconds.
+	// server gives up on the webhook after timeoutSeconds. It does not end with the server:
+	// controller-runtime gives requests the server's context, and a shutdown (a rolling
+	// update of pullguard) must let in-flight reviews finish, not deny them half-checked.
 	vctx := ctx
 	if h.Prober != nil {
 		var cancel context.CancelFunc
-		vctx, cancel = context.WithTimeout(ctx, h.VerifyTimeout)
+		vctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.VerifyTimeout)
 		defer cancel()
 	}
 	d, ok := verify.Decide(vctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)

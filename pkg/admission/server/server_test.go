@@ -55,6 +55,7 @@ func silentAPIServer(t *testing.T) string {
 
 type running struct {
 	base, health, metrics string
+	certFile, keyFile     string
 	client                *http.Client
 }
 
@@ -100,6 +101,7 @@ func start(t *testing.T, failure decision.FailurePolicy) *running {
 	pool.AppendCertsFromPEM(bundle.CACert)
 	r := &running{
 		base: "https://" + ports[0], health: "http://" + ports[2], metrics: "http://" + ports[1] + "/metrics",
+		certFile: cert, keyFile: key,
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -243,5 +245,35 @@ pullguard_cached_pull_secrets 7
 	}
 	if n := testutil.CollectAndCount(m.images); n != len(decision.Outcomes) {
 		t.Fatalf("images_total series = %d, want one per outcome", n)
+	}
+}
+
+// TestServingCertificateReloads rotates the certificate files under a running server and
+// waits for the new certificate to be served, without a restart.
+func TestServingCertificateReloads(t *testing.T) {
+	r := start(t, decision.FailOpen)
+	addr := strings.TrimPrefix(r.base, "https://")
+	served := func() string {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			return ""
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
+	bundle, err := certs.Generate("pullguard-rotated", []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write the key first, then the certificate, as a secret volume update would swap both.
+	os.WriteFile(r.keyFile, bundle.Key, 0o600)
+	os.WriteFile(r.certFile, bundle.Cert, 0o600)
+	deadline := time.Now().Add(30 * time.Second)
+	for served() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated certificate was not served within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
