@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,4 +28,26 @@ func DockerConfigJSON(registry, user, password string) []byte {
 		panic(fmt.Sprintf("harness: %v", err))
 	}
 	return b
+}
+
+// Namespace creates a namespace with labels and its default service account, listing
+// saPullSecrets (no controller-manager creates it here), and fails the test on error.
+func (c *Cluster) Namespace(t testing.TB, name string, labels map[string]string, saPullSecrets ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureServiceAccount(ctx, name, "default", saPullSecrets...); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// CreatePullSecret creates a pull secret for one registry key, failing the test on error.
+func (c *Cluster) CreatePullSecret(t testing.TB, ns, name, registry, user, password string) {
+	t.Helper()
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(context.Background(), PullSecret(ns, name, registry, user, password), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -16,10 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pullguard/pullguard/certs"
@@ -183,22 +180,11 @@ func (r *Registry) Stop() {
 // Push writes a small random image to repo:tag with the given credentials ("" for none)
 // and returns its reference.
 func (r *Registry) Push(ctx context.Context, repoTag, user, password string) (string, error) {
-	ref, err := name.ParseReference(r.Host + "/" + repoTag)
-	if err != nil {
-		return "", err
-	}
 	img, err := random.Image(512, 1)
 	if err != nil {
 		return "", err
 	}
-	auth := authn.Anonymous
-	if user != "" {
-		auth = &authn.Basic{Username: user, Password: password}
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(r.tls.Transport())); err != nil {
-		return "", fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	return ref.String(), nil
+	return r.PushImage(ctx, img, repoTag, user, password)
 }
 
 // HangingListener accepts connections on 127.0.0.1 and never answers: a registry that is up

@@ -196,7 +196,7 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caBundle []byte, port in
 			for i := range cfg.Webhooks {
 				point(&cfg.Webhooks[i].ClientConfig)
 			}
-			err = replace(ctx, cfg.Name, func() error {
+			err = replace(func() error {
 				_, err := api.MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{})
 				return err
 			},
@@ -209,7 +209,7 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caBundle []byte, port in
 			for i := range cfg.Webhooks {
 				point(&cfg.Webhooks[i].ClientConfig)
 			}
-			err = replace(ctx, cfg.Name, func() error {
+			err = replace(func() error {
 				_, err := api.ValidatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{})
 				return err
 			},
@@ -223,7 +223,8 @@ func (c *Cluster) registerWebhooks(ctx context.Context, caBundle []byte, port in
 	}
 }
 
-func replace(ctx context.Context, name string, create, remove func() error) error {
+// replace removes an object if it exists, then creates it anew.
+func replace(create, remove func() error) error {
 	if err := remove(); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

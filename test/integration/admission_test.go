@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -259,4 +260,41 @@ func TestWebhookDown(t *testing.T) {
 	assertContains(t, stderr, `failed calling webhook "closed.mutate.pullguard.io"`)
 	kubectl(t, podYAML(open, "web", nil, "app=registry.private.test/acme/app:1"), false, "apply", "-f", "-")
 	assertSecrets(t, pod(t, open, "web"))
+}
+
+// TestExcludedNamespacesAreUntouched: --exclude-namespaces globs (openshift-* by default)
+// are left alone even where the webhook configuration sends their requests.
+func TestExcludedNamespacesAreUntouched(t *testing.T) {
+	ns := namespace(t, "openshift-pullguard-test", nil)
+	_, stderr := kubectl(t, podYAML(ns, "web", nil, "app=registry.private.test/acme/app:1"), false, "apply", "-f", "-")
+	if stderr != "" {
+		t.Errorf("an excluded namespace got %q", stderr)
+	}
+	assertSecrets(t, pod(t, ns, "web"))
+}
+
+// TestNodeCredentialsSecretIsWatched: a --node-credentials secret created while pullguard
+// runs starts covering its registry, with nothing injected.
+func TestNodeCredentialsSecretIsWatched(t *testing.T) {
+	ns := namespace(t, "node-creds", nil)
+	manifest := podYAML(ns, "web", nil, "app=node.private.test/acme/app:1")
+	_, stderr := kubectl(t, manifest, true, "apply", "--dry-run=server", "-f", "-")
+	assertContains(t, stderr, `no pull secret in namespace "node-creds" has credentials for node.private.test`)
+
+	namespace(t, "node-config", nil)
+	pullSecret(t, "node-config", "pull-secret", "node.private.test")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		stdout, stderr, err := cluster.Kubectl(context.Background(), manifest, "apply", "--dry-run=server", "-o", "jsonpath={.spec.imagePullSecrets}", "-f", "-")
+		if err == nil {
+			if stdout != "" || stderr != "" {
+				t.Fatalf("node credentials must admit untouched, got %q %q", stdout, stderr)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node credentials secret was not picked up: %s", stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

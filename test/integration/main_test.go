@@ -27,6 +27,9 @@ const testPassword = "not-a-real-password"
 // privateRegistries are the registries the suite's webhook treats as private.
 const privateRegistries = "*.private.test"
 
+// nodeCredentials is the --node-credentials secret of the suite's webhook.
+const nodeCredentials = "node-config/pull-secret"
+
 var (
 	cluster *harness.Cluster
 	webhook *harness.Webhook
@@ -55,6 +58,8 @@ func run(m *testing.M) int {
 		Defaults:          decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen},
 		PrivateRegistries: private,
 		ExcludeNamespaces: server.DefaultExclude,
+		// Created by TestNodeCredentialsSecretIsWatched, after the webhook started.
+		NodeCredentialSecrets: []string{nodeCredentials},
 	}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
@@ -75,24 +80,12 @@ func run(m *testing.M) int {
 
 // namespace creates a namespace with labels and its default service account.
 func namespace(t *testing.T, name string, labels map[string]string, saPullSecrets ...string) string {
-	t.Helper()
-	ctx := context.Background()
-	_, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.EnsureServiceAccount(ctx, name, "default", saPullSecrets...); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return cluster.Namespace(t, name, labels, saPullSecrets...)
 }
 
 // pullSecret creates a pull secret for one registry key.
 func pullSecret(t *testing.T, ns, name, registry string) {
-	t.Helper()
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(context.Background(), harness.PullSecret(ns, name, registry, "ci-bot", testPassword), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreatePullSecret(t, ns, name, registry, "ci-bot", testPassword)
 }
 
 // kubectl runs kubectl and fails the test on an error unless wantErr.

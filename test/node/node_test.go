@@ -107,22 +107,11 @@ func run(m *testing.M) int {
 }
 
 func namespace(t *testing.T, name string, labels map[string]string) string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.EnsureServiceAccount(ctx, name, "default"); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return cluster.Namespace(t, name, labels)
 }
 
 func pullSecret(t *testing.T, ns, name, registry, pass string) {
-	t.Helper()
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(context.Background(), harness.PullSecret(ns, name, registry, user, pass), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreatePullSecret(t, ns, name, registry, user, pass)
 }
 
 // nodePod is a pod the test node can run: host network, placed on the node, no token.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
@@ -115,22 +114,11 @@ func run(m *testing.M) int {
 }
 
 func namespace(t *testing.T, name string, labels map[string]string) string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.EnsureServiceAccount(ctx, name, "default"); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return cluster.Namespace(t, name, labels)
 }
 
 func pullSecret(t *testing.T, ns, name, registry, pass string) {
-	t.Helper()
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(context.Background(), harness.PullSecret(ns, name, registry, user, pass), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreatePullSecret(t, ns, name, registry, user, pass)
 }
 
 // apply applies a one-container pod and returns kubectl's output; it fails the test unless

@@ -144,7 +144,7 @@ func namespaces(objs []manifest.Object, def string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, obj := range objs {
-		if _, ok := decision.Decide(obj.Value, &decision.Facts{}); !ok {
+		if !decision.Decidable(obj.Value) {
 			continue
 		}
 		if ns := namespaceOf(obj, def); !seen[ns] {

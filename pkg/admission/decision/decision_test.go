@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
@@ -548,8 +550,11 @@ func TestWorkloads(t *testing.T) {
 }
 
 func TestDecideIgnoresOtherKinds(t *testing.T) {
-	if _, ok := Decide(object(t, "kind: ConfigMap\nmetadata: {name: x}\n"), &Facts{}); ok {
+	if _, ok := Decide(&corev1.ConfigMap{}, &Facts{}); ok || Decidable(&corev1.ConfigMap{}) {
 		t.Fatal("a ConfigMap must not be decided")
+	}
+	if NewObject("", "ConfigMap") != nil || NewObject("extensions", "Deployment") != nil {
+		t.Fatal("only the kinds pullguard decides have objects")
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -78,7 +76,8 @@ func serviceAccounts(t *testing.T, docs string) ServiceAccountMap {
 	return m
 }
 
-// object decodes a YAML object of a kind the core handles.
+// object decodes a YAML object of a kind the core handles; a document without apiVersion
+// is looked up by kind alone.
 func object(t *testing.T, doc string) any {
 	t.Helper()
 	var tm metav1.TypeMeta
@@ -86,28 +85,12 @@ func object(t *testing.T, doc string) any {
 		t.Fatal(err)
 	}
 	var obj any
-	switch tm.Kind {
-	case "Pod":
-		obj = &corev1.Pod{}
-	case "BuildConfig":
-		obj = &openshift.BuildConfig{}
-	case "Deployment":
-		obj = &appsv1.Deployment{}
-	case "StatefulSet":
-		obj = &appsv1.StatefulSet{}
-	case "DaemonSet":
-		obj = &appsv1.DaemonSet{}
-	case "ReplicaSet":
-		obj = &appsv1.ReplicaSet{}
-	case "Job":
-		obj = &batchv1.Job{}
-	case "CronJob":
-		obj = &batchv1.CronJob{}
-	case "DeploymentConfig":
-		obj = &openshift.DeploymentConfig{}
-	case "ConfigMap":
-		obj = &corev1.ConfigMap{}
-	default:
+	for _, group := range []string{tm.GroupVersionKind().Group, "", "apps", "batch", openshift.BuildGroup, openshift.AppsGroup} {
+		if obj = NewObject(group, tm.Kind); obj != nil {
+			break
+		}
+	}
+	if obj == nil {
 		t.Fatalf("unknown kind %q", tm.Kind)
 	}
 	if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {

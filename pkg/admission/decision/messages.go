@@ -110,12 +110,12 @@ func malformedFor(f *Facts, img registryauth.Image) []string {
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-// anonymousVerdict words the outcome of an anonymous probe.
+// anonymousVerdict words the outcome of an anonymous probe. Every outcome but Anonymous
+// fails or is undecided, so is worded even when only failures are wanted.
 func anonymousVerdict(p place, ref string, img registryauth.Image, ns string, o Outcome, vd registryauth.Verdict, why []string) string {
 	switch o {
 	case Anonymous:
 		return fmt.Sprintf("%s image %q: no credentials match %s and it serves the image anonymously", p, ref, img.Registry)
-	// Every other outcome fails or is undecided: always worded.
 	case Missing:
 		if vd.Definite() {
 			why = append([]string{fmt.Sprintf("%s answered %s to an anonymous request", img.Registry, httpStatus(vd))}, why...)

@@ -10,9 +10,9 @@ import (
 )
 
 const (
-	// enforceMountableAnnotation on a service account makes the ServiceAccount admission
+	// EnforceMountableAnnotation on a service account makes the ServiceAccount admission
 	// plugin refuse pods whose imagePullSecrets the account does not list.
-	enforceMountableAnnotation = "kubernetes.io/enforce-mountable-secrets"
+	EnforceMountableAnnotation = "kubernetes.io/enforce-mountable-secrets"
 	defaultServiceAccount      = "default"
 )
 
@@ -76,7 +76,7 @@ func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver 
 		r.fromSA = sa.ImagePullSecrets
 		effective = sa.ImagePullSecrets
 	}
-	if haveSA && sa.Annotations[enforceMountableAnnotation] == "true" {
+	if haveSA && sa.Annotations[EnforceMountableAnnotation] == "true" {
 		r.enforce = true
 		for _, ref := range sa.ImagePullSecrets {
 			r.allowed = append(r.allowed, ref.Name)

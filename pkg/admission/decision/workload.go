@@ -24,6 +24,42 @@ func Decide(obj any, f *Facts) (*Decision, bool) {
 	return Template(kind, ns, name, t, f), true
 }
 
+// NewObject returns an empty object of a kind pullguard decides, by API group and kind: a
+// Pod, a BuildConfig, or a workload PodTemplate knows. It returns nil for any other kind.
+func NewObject(group, kind string) any {
+	switch group + "/" + kind {
+	case "/Pod":
+		return &corev1.Pod{}
+	case openshift.BuildGroup + "/BuildConfig":
+		return &openshift.BuildConfig{}
+	case "apps/Deployment":
+		return &appsv1.Deployment{}
+	case "apps/StatefulSet":
+		return &appsv1.StatefulSet{}
+	case "apps/DaemonSet":
+		return &appsv1.DaemonSet{}
+	case "apps/ReplicaSet":
+		return &appsv1.ReplicaSet{}
+	case "batch/Job":
+		return &batchv1.Job{}
+	case "batch/CronJob":
+		return &batchv1.CronJob{}
+	case openshift.AppsGroup + "/DeploymentConfig":
+		return &openshift.DeploymentConfig{}
+	}
+	return nil
+}
+
+// Decidable reports whether Decide decides obj, without deciding it.
+func Decidable(obj any) bool {
+	switch obj.(type) {
+	case *corev1.Pod, *openshift.BuildConfig:
+		return true
+	}
+	_, _, _, _, ok := PodTemplate(obj)
+	return ok
+}
+
 // PodTemplate returns the kind, namespace, name and pod template of a workload:
 // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or DeploymentConfig.
 func PodTemplate(obj any) (kind, namespace, name string, t *corev1.PodTemplateSpec, ok bool) {

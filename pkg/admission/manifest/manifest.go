@@ -13,12 +13,11 @@ import (
 	"slices"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/openshift"
 )
 
@@ -221,34 +220,22 @@ func decodeObject(tm metav1.TypeMeta, raw []byte) (any, error) {
 
 func newObject(tm metav1.TypeMeta) any {
 	group := tm.GroupVersionKind().Group
-	switch {
-	case group == "" && tm.Kind == "Pod":
-		return &corev1.Pod{}
-	case group == "" && tm.Kind == "Secret":
-		return &corev1.Secret{}
-	case group == "" && tm.Kind == "ServiceAccount":
-		return &corev1.ServiceAccount{}
-	case group == "" && tm.Kind == "Namespace":
-		return &corev1.Namespace{}
-	case group == "apps" && tm.Kind == "Deployment":
-		return &appsv1.Deployment{}
-	case group == "apps" && tm.Kind == "StatefulSet":
-		return &appsv1.StatefulSet{}
-	case group == "apps" && tm.Kind == "DaemonSet":
-		return &appsv1.DaemonSet{}
-	case group == "apps" && tm.Kind == "ReplicaSet":
-		return &appsv1.ReplicaSet{}
-	case group == "batch" && tm.Kind == "Job":
-		return &batchv1.Job{}
-	case group == "batch" && tm.Kind == "CronJob":
-		return &batchv1.CronJob{}
-	// OpenShift's legacy unqualified apiVersion v1 is accepted for its kinds too.
-	case (group == openshift.BuildGroup || group == "") && tm.Kind == "BuildConfig":
-		return &openshift.BuildConfig{}
-	case (group == openshift.AppsGroup || group == "") && tm.Kind == "DeploymentConfig":
-		return &openshift.DeploymentConfig{}
+	if group == "" {
+		switch tm.Kind {
+		case "Secret":
+			return &corev1.Secret{}
+		case "ServiceAccount":
+			return &corev1.ServiceAccount{}
+		case "Namespace":
+			return &corev1.Namespace{}
+		// OpenShift's legacy unqualified apiVersion v1 is accepted for its kinds too.
+		case "BuildConfig":
+			group = openshift.BuildGroup
+		case "DeploymentConfig":
+			group = openshift.AppsGroup
+		}
 	}
-	return nil
+	return decision.NewObject(group, tm.Kind)
 }
 
 // mergeStringData applies stringData over data, as the API server does on write.

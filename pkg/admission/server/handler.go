@@ -11,8 +11,6 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -116,44 +114,31 @@ func (h *Handler) facts(ns string) *decision.Facts {
 	return f
 }
 
-// newObject returns an empty object of the request's kind when this handler decides it.
+// newObject returns an empty object of the request's kind when this handler decides it:
+// the mutating handler takes Pods on CREATE and BuildConfigs on CREATE and UPDATE, the
+// validating handler workloads on CREATE and UPDATE.
 func (h *Handler) newObject(req admission.Request) any {
-	gk, op := req.Kind, req.Operation
-	if h.Workloads {
-		if op != admissionv1.Create && op != admissionv1.Update {
+	obj := decision.NewObject(req.Kind.Group, req.Kind.Kind)
+	createOrUpdate := req.Operation == admissionv1.Create || req.Operation == admissionv1.Update
+	switch obj.(type) {
+	case nil:
+		return nil
+	case *corev1.Pod:
+		if h.Workloads || req.Operation != admissionv1.Create {
 			return nil
 		}
-		switch {
-		case gk.Group == "apps" && gk.Kind == "Deployment":
-			return &appsv1.Deployment{}
-		case gk.Group == "apps" && gk.Kind == "StatefulSet":
-			return &appsv1.StatefulSet{}
-		case gk.Group == "apps" && gk.Kind == "DaemonSet":
-			return &appsv1.DaemonSet{}
-		case gk.Group == "apps" && gk.Kind == "ReplicaSet":
-			return &appsv1.ReplicaSet{}
-		case gk.Group == "batch" && gk.Kind == "Job":
-			return &batchv1.Job{}
-		case gk.Group == "batch" && gk.Kind == "CronJob":
-			return &batchv1.CronJob{}
-		case gk.Group == openshift.AppsGroup && gk.Kind == "DeploymentConfig":
-			return &openshift.DeploymentConfig{}
+	case *openshift.BuildConfig:
+		if h.Workloads || !createOrUpdate {
+			return nil
 		}
-		return nil
+	default:
+		if !h.Workloads || !createOrUpdate {
+			return nil
+		}
 	}
-	switch {
-	case gk.Group == "" && gk.Kind == "Pod" && op == admissionv1.Create:
-		return &corev1.Pod{}
-	case gk.Group == openshift.BuildGroup && gk.Kind == "BuildConfig" && (op == admissionv1.Create || op == admissionv1.Update):
-		return &openshift.BuildConfig{}
-	}
-	return nil
+	return obj
 }
 
-// respond turns a decision into a response. A definite failure is denied in enforce mode
-// whatever the failure policy; an image pullguard could not decide follows the namespace's
-// failure policy (closed: denied, saying why; open: admitted with a warning); in warn mode
-// and for workloads everything is a warning.
 func (h *Handler) respond(req admission.Request, d *decision.Decision, p decision.Policy) (admission.Response, string) {
 	warnings := append(p.Warnings, d.Notes...)
 	failed, undecided := d.Failed(), d.Undecided()

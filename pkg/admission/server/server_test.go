@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ func silentAPIServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
 		for {
@@ -41,11 +43,15 @@ func silentAPIServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			conns = append(conns, c)
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range conns {
 			c.Close()
 		}

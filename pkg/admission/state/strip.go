@@ -3,6 +3,8 @@ package state
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
 )
 
 // The transforms keep only what decisions read, before objects reach the caches. (Secrets
@@ -14,8 +16,8 @@ func stripServiceAccount(obj any) (any, error) {
 		return obj, nil
 	}
 	out := &corev1.ServiceAccount{ObjectMeta: minimalMeta(sa.ObjectMeta), Secrets: sa.Secrets, ImagePullSecrets: sa.ImagePullSecrets}
-	if v, ok := sa.Annotations[enforceMountableAnnotation]; ok {
-		out.Annotations = map[string]string{enforceMountableAnnotation: v}
+	if v, ok := sa.Annotations[decision.EnforceMountableAnnotation]; ok {
+		out.Annotations = map[string]string{decision.EnforceMountableAnnotation: v}
 	}
 	return out, nil
 }
@@ -29,8 +31,6 @@ func stripNamespace(obj any) (any, error) {
 	out.Labels = ns.Labels
 	return out, nil
 }
-
-const enforceMountableAnnotation = "kubernetes.io/enforce-mountable-secrets"
 
 func minimalMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}
