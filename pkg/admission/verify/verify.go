@@ -13,6 +13,13 @@ import (
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
+// maxRounds bounds the decide-probe rounds of one review. The first round plans the probes of
+// the kubelet's first choices; a later round asks about credentials that only became the
+// kubelet's choice once the registry refused another (a different secret injected, so the
+// final pod's other images try it too). Two rounds settle every pod seen so far; the third
+// is a margin, and a probe still unanswered after it counts as unavailable.
+const maxRounds = 3
+
 // Decide decides obj with f; with a prober it verifies within budget. It returns false for
 // objects the core does not decide.
 func Decide(ctx context.Context, obj any, f *decision.Facts, p *probe.Prober, budget time.Duration) (*decision.Decision, bool) {
@@ -24,8 +31,14 @@ func Decide(ctx context.Context, obj any, f *decision.Facts, p *probe.Prober, bu
 	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	f.Verdicts = Probe(ctx, p, d.Probes)
-	return decision.Decide(obj, f)
+	f.Verdicts = decision.Verdicts{}
+	for round := 1; len(d.Probes) > 0 && round <= maxRounds && ctx.Err() == nil; round++ {
+		for key, vd := range Probe(ctx, p, d.Probes) {
+			f.Verdicts[key] = vd
+		}
+		d, _ = decision.Decide(obj, f)
+	}
+	return d, true
 }
 
 // Probe runs every probe in parallel and returns the answers that came in before ctx ended;
