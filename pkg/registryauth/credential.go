@@ -15,6 +15,9 @@ type Credential struct {
 	username, password string
 }
 
+// noCredential is the shared credential of entries that carry none.
+var noCredential Credential
+
 // NewCredential returns the credential for a username and password.
 func NewCredential(username, password string) Credential {
 	return Credential{username: username, password: password}

@@ -18,19 +18,30 @@ const (
 	KeyDockercfg         = ".dockercfg"
 )
 
-// Entry is one registry entry of a docker config.
+// Entry is one registry entry of a docker config. Entries of one secret that carry the same
+// username and password share one Credential: an OpenShift dockercfg secret repeats one
+// token under every key, and twice per key (password and auth).
 type Entry struct {
 	Key        Key
-	Credential Credential
+	Credential *Credential
 }
 
 // PullSecret is a parsed pull secret (or docker config file). A malformed one keeps its
 // name, the fault and, where the JSON itself was readable, its keys, so messages can name
 // it; it never supplies credentials.
+//
+// Entries are in matching order (see order.go): keys of an exact host first, by host, port
+// and path, then globs, then keys the kubelet cannot match; so a secret is its own index,
+// searched by bisection however many keys it holds.
 type PullSecret struct {
 	Name    string
 	Entries []Entry
 	Err     *SecretError
+	// Hint, on a usable secret, names a fault the kubelet tolerates but that hides some of
+	// the credentials its author meant it to carry (a .dockercfg with an "auths" wrapper).
+	Hint *SecretError
+
+	exact, globs int // how many entries are exact-host keys, and how many globs after them
 }
 
 // Usable reports whether the kubelet would read credentials from the secret.
@@ -140,7 +151,7 @@ func parseConfigJSON(name string, raw []byte) *PullSecret {
 	if cfg.Auths == nil {
 		return malformed(name, ErrNoAuths, noAuthsDetail(raw))
 	}
-	return &PullSecret{Name: name, Entries: entries(cfg.Auths)}
+	return withEntries(&PullSecret{Name: name}, entries(cfg.Auths))
 }
 
 func parseDockercfg(name string, raw []byte) *PullSecret {
@@ -148,24 +159,40 @@ func parseDockercfg(name string, raw []byte) *PullSecret {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return decodeFailure(name, raw, err, false)
 	}
+	s := &PullSecret{Name: name}
 	if _, ok := cfg["auths"]; ok {
-		s := malformed(name, ErrAuthsInDockercfg, "use type "+TypeDockerConfigJSON+" with key "+KeyDockerConfigJSON)
-		s.Entries = entries(cfg)
-		return s
+		// The kubelet reads "auths" as one more registry key (a host named "auths", which no
+		// image matches) and keeps the real keys beside it; the credentials nested under it
+		// are never used. Usable, but worth saying why those credentials do not count.
+		s.Hint = &SecretError{Secret: name, Fault: ErrAuthsInDockercfg, Detail: "the kubelet ignores the credentials under it; use type " + TypeDockerConfigJSON + " with key " + KeyDockerConfigJSON}
 	}
-	return &PullSecret{Name: name, Entries: entries(cfg)}
+	return withEntries(s, entries(cfg))
 }
 
-// entries returns the config's entries in key order: one secret's keys are distinct, so
-// the order only makes output deterministic.
+// entries returns the config's entries, each distinct credential held once.
 func entries(cfg map[string]dockerConfigEntry) []Entry {
 	out := make([]Entry, 0, len(cfg))
+	creds := make(map[Credential]*Credential, 1)
 	for raw, e := range cfg {
-		out = append(out, Entry{Key: ParseKey(raw), Credential: Credential{username: e.username, password: e.password}})
+		c := Credential{username: e.username, password: e.password}
+		shared, ok := creds[c]
+		if !ok {
+			// The decoder's strings may share an allocation with other fields of the
+			// entry (auth decodes to "user:password"); keep only the credential's bytes.
+			shared = &Credential{username: strings.Clone(c.username), password: strings.Clone(c.password)}
+			if c.Empty() {
+				shared = &noCredential
+			}
+			creds[c] = shared
+		}
+		out = append(out, Entry{Key: ParseKey(raw), Credential: shared})
 	}
-	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Key.Raw, b.Key.Raw) })
 	return out
 }
+
+// maxBadEntriesNamed bounds the keys an error names: the error is quoted in every message
+// about the secret, and a secret may hold a hundred thousand bad entries.
+const maxBadEntriesNamed = 5
 
 // decodeFailure classifies a decoding error. For a bad "auth" field it finds which registry
 // key holds it and keeps the keys, so messages can say the secret was meant for a registry.
@@ -185,16 +212,19 @@ func decodeFailure(name string, raw []byte, err error, wrapped bool) *PullSecret
 	}
 	s := malformed(name, ErrBadAuth, "")
 	var bad []string
+	all := make([]Entry, 0, len(auths))
 	for key, entry := range auths {
-		s.Entries = append(s.Entries, Entry{Key: ParseKey(key)})
+		all = append(all, Entry{Key: ParseKey(key), Credential: &noCredential})
 		var e dockerConfigEntry
 		if json.Unmarshal(entry, &e) != nil {
 			bad = append(bad, key)
 		}
 	}
-	slices.SortFunc(s.Entries, func(a, b Entry) int { return strings.Compare(a.Key.Raw, b.Key.Raw) })
+	withEntries(s, all)
 	slices.Sort(bad)
-	if len(bad) > 0 {
+	if len(bad) > maxBadEntriesNamed {
+		s.Err.Detail = fmt.Sprintf("entry %s and %d more", strings.Join(quoteAll(bad[:maxBadEntriesNamed]), ", "), len(bad)-maxBadEntriesNamed)
+	} else if len(bad) > 0 {
 		s.Err.Detail = "entry " + strings.Join(quoteAll(bad), ", ")
 	}
 	return s

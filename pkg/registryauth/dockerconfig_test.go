@@ -105,7 +105,7 @@ func TestParseSecret(t *testing.T) {
 			}
 			var keys []string
 			for _, e := range s.Entries {
-				keys = append(keys, e.Key.Name)
+				keys = append(keys, e.Key.Name())
 			}
 			if strings.Join(keys, ",") != strings.Join(tt.wantKeys, ",") {
 				t.Errorf("keys = %q, want %q", keys, tt.wantKeys)
@@ -144,7 +144,7 @@ func TestCredentialRedaction(t *testing.T) {
 	c := NewCredential(testUser, testPassword)
 	assertNoSecretText(t, c)
 	assertNoSecretText(t, Match{Secret: "s", Credential: c})
-	assertNoSecretText(t, []Entry{{Key: ParseKey("quay.io"), Credential: c}})
+	assertNoSecretText(t, []Entry{{Key: ParseKey("quay.io"), Credential: &c}})
 	if c.Password() != testPassword || c.Username() != testUser {
 		t.Fatal("accessors must return the credential")
 	}

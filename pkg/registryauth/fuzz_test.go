@@ -33,10 +33,10 @@ func FuzzParseSecret(f *testing.F) {
 		// Whatever was parsed must be usable by the keyring without a panic.
 		k := NewKeyring(s)
 		for _, e := range s.Entries {
-			if e.Key.Name == "" {
+			if e.Key.Name() == "" {
 				continue
 			}
-			if img, err := ParseImage(e.Key.Name); err == nil {
+			if img, err := ParseImage(e.Key.Name()); err == nil {
 				_ = k.Lookup(img)
 				_ = NearMiss(e.Key, img)
 			}

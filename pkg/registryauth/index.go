@@ -56,9 +56,10 @@ func (x *SecretIndex) Malformed() []*PullSecret {
 	return x.malformed
 }
 
-// Candidates returns the credentials of the namespace that would each, alone, give the
-// kubelet a credential for the image: direct matches in the kubelet's order, then Docker Hub
-// fallback matches (which the kubelet uses when a pod has no direct match).
+// Candidates returns the secrets of the namespace that would each, alone, give the kubelet a
+// credential for the image, each once with its first credential: direct matches in the
+// kubelet's order, then Docker Hub fallback matches (which the kubelet uses when a pod has
+// no direct match). Linear in the matches: 20,000 secrets under quay.io are 20,000 candidates.
 func (x *SecretIndex) Candidates(img Image) []Match {
 	if x == nil || x.keyring.Empty() {
 		return nil
@@ -67,7 +68,7 @@ func (x *SecretIndex) Candidates(img Image) []Match {
 	if len(direct) > 0 && !direct[0].Fallback && img.OnDockerHub() {
 		direct = append(direct, x.keyring.fallback(img)...)
 	}
-	return direct
+	return firstPerSecret(direct)
 }
 
 // Keyring returns the keyring of the usable secrets, for explanations of near misses.

@@ -2,7 +2,10 @@ package registryauth
 
 import (
 	"slices"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // dockerHubKey is the key "https://index.docker.io/v1/" becomes, the only one the kubelet
@@ -23,69 +26,131 @@ type Match struct {
 
 // Keyring holds the credentials of an ordered list of pull secrets and answers, for an
 // image, which credentials the kubelet tries and in what order. It mirrors the kubelet's
-// BasicDockerKeyring, indexed by host so a lookup does not scan every key.
+// BasicDockerKeyring without copying a key: each secret's entries are kept in matching order
+// (order.go), so a lookup bisects each secret, or, from mergeFrom secrets on, one index of
+// references over all of them (8 bytes a key), built on first use.
 //
 // A Keyring is not safe for concurrent mutation; lookups on a Keyring no longer being
 // added to are safe from many goroutines.
 type Keyring struct {
-	groups map[string]*keyGroup
-	exact  map[hostPort]*hostBucket
-	globs  map[globBucket][]*keyGroup
+	secrets []*PullSecret
+	named   int // entries with a kubelet name
+
+	mu     sync.Mutex
+	merged atomic.Pointer[mergedIndex]
 }
 
-// hostBucket holds the keys of one exact host. Hosts with many path-scoped keys
-// (quay.io/team-1 ... quay.io/team-5000) are also indexed by path, so a lookup probes the
-// image path's prefixes instead of scanning every key.
-type hostBucket struct {
-	groups []*keyGroup
-	byPath map[string]*keyGroup
-}
+// mergeFrom is the number of secrets from which lookups use a merged index: below it,
+// bisecting each secret is cheaper than building one (a pod's few imagePullSecrets).
+const mergeFrom = 8
 
-// byPathThreshold is the bucket size from which lookups use the path index.
+// byPathThreshold is the run length from which a host's keys are searched by the image
+// path's prefixes (quay.io/team-1 ... quay.io/team-5000) rather than scanned.
 const byPathThreshold = 16
 
-func (b *hostBucket) add(g *keyGroup) {
-	b.groups = append(b.groups, g)
-	switch {
-	case b.byPath != nil:
-		b.byPath[g.key.path] = g
-	case len(b.groups) > byPathThreshold:
-		b.byPath = make(map[string]*keyGroup, 2*len(b.groups))
-		for _, g := range b.groups {
-			b.byPath[g.key.path] = g
-		}
-	}
+// entryRef names an entry: the secret's place in the keyring and the entry's in the secret.
+type entryRef struct{ secret, entry uint32 }
+
+type mergedIndex struct{ classes [3][]entryRef }
+
+// span is the entries of one class in matching order: one secret's, or a merged index's.
+type span struct {
+	secrets []*PullSecret
+	refs    []entryRef // merged: the index; otherwise entries lo.. of secrets[secret]
+	merged  bool
+	secret  uint32
+	lo, n   int
 }
 
-// matching appends the bucket's groups whose path is a plain string prefix of path.
-func (b *hostBucket) matching(path string, found []*keyGroup) []*keyGroup {
-	if b.byPath == nil {
-		for _, g := range b.groups {
-			if strings.HasPrefix(path, g.key.path) {
-				found = append(found, g)
+func (sp *span) ref(i int) entryRef {
+	if sp.merged {
+		return sp.refs[i]
+	}
+	return entryRef{sp.secret, uint32(sp.lo + i)}
+}
+
+func (sp *span) key(i int) *Key {
+	r := sp.ref(i)
+	return &sp.secrets[r.secret].Entries[r.entry].Key
+}
+
+// search returns the first index in [lo, hi) at which cmp, which orders the span's keys
+// against a target, is >= 0 (or > 0 with after).
+func (sp *span) search(lo, hi int, after bool, cmp func(*Key) int) int {
+	return lo + sort.Search(hi-lo, func(i int) bool {
+		c := cmp(sp.key(lo + i))
+		return c > 0 || c == 0 && !after
+	})
+}
+
+func (sp *span) rangeOf(cmp func(*Key) int) (lo, hi int) {
+	lo = sp.search(0, sp.n, false, cmp)
+	return lo, sp.search(lo, sp.n, true, cmp)
+}
+
+// secretSpan is the entries of one class of secrets[i].
+func secretSpan(secrets []*PullSecret, i, class int) span {
+	s := secrets[i]
+	lo, hi := 0, s.exact
+	switch class {
+	case classGlob:
+		lo, hi = s.exact, s.exact+s.globs
+	case classOther:
+		lo, hi = s.exact+s.globs, len(s.Entries)
+	}
+	return span{secrets: secrets, secret: uint32(i), lo: lo, n: hi - lo}
+}
+
+// spans appends the keyring's spans of a class to buf.
+func (k *Keyring) spans(class int, buf []span) []span {
+	if len(k.secrets) >= mergeFrom {
+		refs := k.index().classes[class]
+		return append(buf, span{secrets: k.secrets, refs: refs, merged: true, n: len(refs)})
+	}
+	for i := range k.secrets {
+		buf = append(buf, secretSpan(k.secrets, i, class))
+	}
+	return buf
+}
+
+func (k *Keyring) index() *mergedIndex {
+	if x := k.merged.Load(); x != nil {
+		return x
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if x := k.merged.Load(); x != nil {
+		return x
+	}
+	x := &mergedIndex{}
+	for i := range k.secrets {
+		for class := range x.classes {
+			sp := secretSpan(k.secrets, i, class)
+			for j := range sp.n {
+				x.classes[class] = append(x.classes[class], sp.ref(j))
 			}
 		}
-		return found
 	}
-	for i := 0; i <= len(path); i++ {
-		if g, ok := b.byPath[path[:i]]; ok {
-			found = append(found, g)
-		}
+	for _, refs := range x.classes {
+		slices.SortFunc(refs, func(a, b entryRef) int {
+			if c := compareKeys(k.key(a), k.key(b)); c != 0 {
+				return c
+			}
+			return compareRefs(a, b)
+		})
 	}
-	return found
+	k.merged.Store(x)
+	return x
 }
 
-// keyGroup is every credential under one kubelet key, in secret order.
-type keyGroup struct {
-	key     Key
-	matches []Match
-}
+func (k *Keyring) entry(r entryRef) *Entry { return &k.secrets[r.secret].Entries[r.entry] }
+func (k *Keyring) key(r entryRef) *Key     { return &k.entry(r).Key }
 
-type hostPort struct{ hostname, port string }
-
-type globBucket struct {
-	labels int
-	port   string
+func compareRefs(a, b entryRef) int {
+	if a.secret != b.secret {
+		return int(a.secret) - int(b.secret)
+	}
+	return int(a.entry) - int(b.entry)
 }
 
 // NewKeyring returns a keyring of the usable secrets among secrets, in that order: for a
@@ -103,46 +168,17 @@ func (k *Keyring) Add(s *PullSecret) {
 	if s == nil || !s.Usable() {
 		return
 	}
-	for _, e := range s.Entries {
-		if e.Key.Name == "" {
-			continue // the kubelet skips keys that are not URLs
+	k.secrets = append(k.secrets, s)
+	for i := range s.Entries {
+		if s.Entries[i].Key.Name() != "" {
+			k.named++ // the kubelet skips keys that are not URLs
 		}
-		g := k.group(e.Key)
-		g.matches = append(g.matches, Match{Secret: s.Name, Key: e.Key.Name, RawKey: e.Key.Raw, Credential: e.Credential})
 	}
-}
-
-func (k *Keyring) group(key Key) *keyGroup {
-	if g, ok := k.groups[key.Name]; ok {
-		return g
-	}
-	if k.groups == nil {
-		k.groups = make(map[string]*keyGroup)
-		k.exact = make(map[hostPort]*hostBucket)
-		k.globs = make(map[globBucket][]*keyGroup)
-	}
-	g := &keyGroup{key: key}
-	k.groups[key.Name] = g
-	switch {
-	case !key.matchable:
-		// Kept for the Docker Hub fallback, which looks keys up by name only.
-	case key.glob:
-		b := globBucket{labels: key.labels, port: key.port}
-		k.globs[b] = append(k.globs[b], g)
-	default:
-		h := hostPort{hostname: key.hostname, port: key.port}
-		b, ok := k.exact[h]
-		if !ok {
-			b = &hostBucket{}
-			k.exact[h] = b
-		}
-		b.add(g)
-	}
-	return g
+	k.merged.Store(nil)
 }
 
 // Empty reports whether the keyring holds no credential.
-func (k *Keyring) Empty() bool { return k == nil || len(k.groups) == 0 }
+func (k *Keyring) Empty() bool { return k == nil || k.named == 0 }
 
 // Lookup returns the credentials the kubelet tries for the image, in its order: every
 // matching key in reverse lexical order (more specific paths first), each key's credentials
@@ -156,70 +192,147 @@ func (k *Keyring) Lookup(img Image) []Match {
 	if len(found) == 0 {
 		return k.fallback(img)
 	}
-	n := 0
-	for _, g := range found {
-		n += len(g.matches)
+	if len(found) > 1 {
+		slices.SortFunc(found, func(a, b entryRef) int {
+			if c := strings.Compare(k.key(b).Name(), k.key(a).Name()); c != 0 {
+				return c
+			}
+			return compareRefs(a, b)
+		})
 	}
-	out := make([]Match, 0, n)
-	for _, g := range found {
-		out = append(out, g.matches...)
+	out := make([]Match, len(found))
+	for i, r := range found {
+		out[i] = k.match(r, false)
 	}
 	return out
 }
 
-// direct returns the groups whose keys match the image, in the kubelet's order.
-func (k *Keyring) direct(img Image) []*keyGroup {
-	var found []*keyGroup
-	if b, ok := k.exact[hostPort{hostname: img.hostname, port: img.port}]; ok {
-		found = b.matching(img.path, found)
+func (k *Keyring) match(r entryRef, fallback bool) Match {
+	e := k.entry(r)
+	m := Match{Secret: k.secrets[r.secret].Name, Key: e.Key.Name(), RawKey: e.Key.Raw, Fallback: fallback}
+	if e.Credential != nil {
+		m.Credential = *e.Credential
 	}
-	for _, g := range k.globs[globBucket{labels: img.labels, port: img.port}] {
-		if g.key.Matches(img) {
-			found = append(found, g)
+	return m
+}
+
+// direct returns the entries whose keys match the image.
+func (k *Keyring) direct(img Image) []entryRef {
+	var found []entryRef
+	var buf [mergeFrom]span
+	for _, sp := range k.spans(classExact, buf[:0]) {
+		found = sp.exactMatches(img, found)
+	}
+	for _, sp := range k.spans(classGlob, buf[:0]) {
+		found = sp.globMatches(img, found)
+	}
+	return found
+}
+
+// exactMatches appends the span's exact-host keys that match the image: the run of its
+// host and port, then the keys whose path is a prefix of the image's.
+func (sp *span) exactMatches(img Image, found []entryRef) []entryRef {
+	lo, hi := sp.rangeOf(func(k *Key) int { return compareHost(k, img.hostname, img.port) })
+	if hi-lo <= byPathThreshold {
+		for i := lo; i < hi; i++ {
+			if strings.HasPrefix(img.path, sp.key(i).path()) {
+				found = append(found, sp.ref(i))
+			}
+		}
+		return found
+	}
+	for n := 0; n <= len(img.path); n++ {
+		prefix := img.path[:n]
+		for i := sp.search(lo, hi, false, func(k *Key) int { return strings.Compare(k.path(), prefix) }); i < hi && sp.key(i).path() == prefix; i++ {
+			found = append(found, sp.ref(i))
 		}
 	}
-	if len(found) > 1 {
-		slices.SortFunc(found, func(a, b *keyGroup) int { return strings.Compare(b.key.Name, a.key.Name) })
+	return found
+}
+
+// globMatches appends the span's globs that match the image: those of its port and label
+// count, each matched label by label.
+func (sp *span) globMatches(img Image, found []entryRef) []entryRef {
+	lo, hi := sp.rangeOf(func(k *Key) int { return comparePort(k, img.port, img.labels) })
+	for i := lo; i < hi; i++ {
+		if sp.key(i).matches(img) {
+			found = append(found, sp.ref(i))
+		}
 	}
 	return found
 }
 
 func (k *Keyring) fallback(img Image) []Match {
-	g, ok := k.groups[dockerHubKey]
-	if !ok || !img.OnDockerHub() {
+	if !img.OnDockerHub() {
 		return nil
 	}
-	out := make([]Match, len(g.matches))
-	for i, m := range g.matches {
-		m.Fallback = true
-		out[i] = m
+	var found []entryRef
+	var buf [mergeFrom]span
+	for _, sp := range k.spans(classExact, buf[:0]) {
+		lo, hi := sp.rangeOf(func(key *Key) int { return compareHost(key, dockerHubKey, "") })
+		for i := lo; i < hi; i++ {
+			if sp.key(i).Name() == dockerHubKey {
+				found = append(found, sp.ref(i))
+			}
+		}
+	}
+	slices.SortFunc(found, compareRefs)
+	out := make([]Match, len(found))
+	for i, r := range found {
+		out[i] = k.match(r, true)
 	}
 	return out
-}
-
-// Keys calls fn for every key and the secrets holding it, for explanations of near misses.
-func (k *Keyring) Keys(fn func(key Key, secrets []Match)) {
-	if k.Empty() {
-		return
-	}
-	names := make([]string, 0, len(k.groups))
-	for name := range k.groups {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		g := k.groups[name]
-		fn(g.key, g.matches)
-	}
 }
 
 // SecretNames returns the names of the secrets of matches, each once, in order.
 func SecretNames(matches []Match) []string {
 	var names []string
+	seen := makeNameSet(len(matches))
 	for _, m := range matches {
-		if !slices.Contains(names, m.Secret) {
+		if seen.add(m.Secret) {
 			names = append(names, m.Secret)
 		}
 	}
 	return names
+}
+
+// firstPerSecret keeps the first match of each secret, in order.
+func firstPerSecret(matches []Match) []Match {
+	seen := makeNameSet(len(matches))
+	out := matches[:0:0]
+	for _, m := range matches {
+		if seen.add(m.Secret) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// nameSet remembers names, by scanning while there are few and with a map beyond.
+type nameSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+func makeNameSet(n int) nameSet {
+	if n > byPathThreshold {
+		return nameSet{many: make(map[string]struct{}, n)}
+	}
+	return nameSet{}
+}
+
+// add records name and reports whether it was new.
+func (s *nameSet) add(name string) bool {
+	if s.many != nil {
+		if _, ok := s.many[name]; ok {
+			return false
+		}
+		s.many[name] = struct{}{}
+		return true
+	}
+	if slices.Contains(s.few, name) {
+		return false
+	}
+	s.few = append(s.few, name)
+	return true
 }

@@ -22,7 +22,7 @@ func ParsePatterns(list string) (Patterns, error) {
 		if !k.Valid() {
 			return nil, fmt.Errorf("registry pattern %q is not a host or host/path", p)
 		}
-		for _, label := range strings.Split(k.hostname, ".") {
+		for _, label := range strings.Split(k.hostname(), ".") {
 			if _, err := filepath.Match(label, ""); err != nil {
 				return nil, fmt.Errorf("registry pattern %q: bad glob %q: %w", p, label, err)
 			}

@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,22 +72,20 @@ func because(why []string) string {
 	return " (" + strings.Join(why, "; ") + more + ")"
 }
 
-// nearMisses explains the keys of k that look meant for the image but do not match it.
+// nearMisses explains the keys of k that look meant for the image but do not match it. Only
+// keys that could be meant for it are looked at, within registryauth.NearMissBudget.
 func nearMisses(k *registryauth.Keyring, img registryauth.Image, where string) []string {
 	var out []string
-	k.Keys(func(key registryauth.Key, ms []registryauth.Match) {
-		why := registryauth.NearMiss(key, img)
-		if why == "" {
-			return
-		}
-		for _, name := range registryauth.SecretNames(ms) {
+	// TODO(lead): pass the review's context once Facts carries it.
+	for _, miss := range k.NearMisses(context.TODO(), img) {
+		for _, name := range miss.Secrets {
 			s := "secret " + quote(name)
 			if where != "" {
 				s += " " + where
 			}
-			out = append(out, s+": "+why)
+			out = append(out, s+": "+miss.Why)
 		}
-	})
+	}
 	return out
 }
 
@@ -94,14 +93,12 @@ func nearMisses(k *registryauth.Keyring, img registryauth.Image, where string) [
 // image: those whose readable keys match it or nearly do, and those with no readable key.
 func malformedFor(f *Facts, img registryauth.Image) []string {
 	var out []string
+	ctx := context.TODO() // TODO(lead): the review's context, once Facts carries it
 	for _, s := range f.Secrets.Malformed() {
-		related := len(s.Entries) == 0
-		for _, e := range s.Entries {
-			if e.Key.Matches(img) || registryauth.NearMiss(e.Key, img) != "" {
-				related = true
-			}
+		if ctx.Err() != nil {
+			break
 		}
-		if related {
+		if s.MeantFor(ctx, img) {
 			out = append(out, s.Err.Error()+", so it was skipped")
 		}
 	}

@@ -269,9 +269,14 @@ func partition(options []option, allowed []string) (in, out []option) {
 // perSecret turns candidate matches into one option per secret, with the secret's first
 // matching credential, in kubelet order.
 func perSecret(ms []registryauth.Match) []option {
-	var out []option
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]option, 0, len(ms))
+	seen := make(map[string]bool, len(ms))
 	for i := range ms {
-		if !slices.ContainsFunc(out, func(o option) bool { return o.name == ms[i].Secret }) {
+		if !seen[ms[i].Secret] {
+			seen[ms[i].Secret] = true
 			out = append(out, option{name: ms[i].Secret, source: secretSource(ms[i].Secret), cred: &ms[i].Credential})
 		}
 	}
