@@ -29,6 +29,11 @@ func TestCheckGolden(t *testing.T) {
 		{"team-a-text", []string{"-f", "testdata/check/team-a.yaml", "--private-registries", "registry.redhat.io,ghcr.io"}, "", 1},
 		{"team-a-json", []string{"-f", "testdata/check/team-a.yaml", "--private-registries", "registry.redhat.io,ghcr.io", "-o", "json"}, "", 1},
 		{"modes", []string{"-f", "testdata/check/modes.yaml", "--private-registries=registry.redhat.io"}, "", 1},
+		{"modes-json", []string{"-f", "testdata/check/modes.yaml", "--private-registries=registry.redhat.io", "-o", "json"}, "", 1},
+		// Nothing listens on 127.0.0.1:1 (loopback allowed here): every probe is refused a
+		// connection, so every image is indeterminate and the failure policy decides.
+		{"failure-policy", []string{"-f", "testdata/check/failure-policy.yaml", "--verify", "--verify-deny-networks="}, "", 1},
+		{"failure-policy-json", []string{"-f", "testdata/check/failure-policy.yaml", "--verify", "--verify-deny-networks=", "-o", "json"}, "", 1},
 		{"list-and-json-stream", []string{"-f", "testdata/check/list.json", "-n", "ci", "--private-registries", "registry.redhat.io"}, "", 1},
 		{"node-credentials", []string{"-f", "testdata/check/list.json", "--node-credentials-file", "testdata/check/node-config.json", "--private-registries", "registry.redhat.io", "-o", "json"}, "", 0},
 		{"stdin", []string{"-f", "-"}, "kind: Pod\napiVersion: v1\nmetadata: {name: s}\nspec: {containers: [{name: a, image: quay.io/x/y}]}\n", 0},
@@ -83,10 +88,11 @@ func TestCheckGolden(t *testing.T) {
 	}
 }
 
-// TestCheckJSONShape pins the JSON document of SPEC section 2: the keys of objects and images.
+// TestCheckJSONShape pins the JSON document of SPEC section 2: the keys of objects and images;
+// objects of mode=off namespaces are listed too, with "skipped": true.
 func TestCheckJSONShape(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"check", "-f", "testdata/check/team-a.yaml", "-o", "json", "--private-registries", "registry.redhat.io"}, nil, &stdout, &stderr)
+	code := run(context.Background(), []string{"check", "-f", "testdata/check/team-a.yaml", "-f", "testdata/check/modes.yaml", "-o", "json", "--private-registries", "registry.redhat.io"}, nil, &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -97,7 +103,16 @@ func TestCheckJSONShape(t *testing.T) {
 	if len(doc) != 1 || len(doc["objects"]) == 0 {
 		t.Fatalf("want one key, objects: %s", stdout.String())
 	}
+	skipped := 0
 	for _, obj := range doc["objects"] {
+		if _, ok := obj["skipped"]; ok {
+			skipped++
+			if string(obj["skipped"]) != "true" || string(obj["namespace"]) != `"team-off"` {
+				t.Errorf("skipped object: %s %s, want the pod of team-off, skipped: true", obj["namespace"], obj["skipped"])
+			}
+			assertKeys(t, obj, "kind", "namespace", "name", "images", "patch", "skipped")
+			continue
+		}
 		assertKeys(t, obj, "kind", "namespace", "name", "images", "patch")
 		var images []map[string]json.RawMessage
 		if err := json.Unmarshal(obj["images"], &images); err != nil {
@@ -106,6 +121,9 @@ func TestCheckJSONShape(t *testing.T) {
 		for _, img := range images {
 			assertKeys(t, img, "container", "image", "registry", "repository", "outcome", "secret", "candidates", "message")
 		}
+	}
+	if skipped != 1 {
+		t.Errorf("%d objects skipped, want the one of the mode=off namespace", skipped)
 	}
 }
 

@@ -130,11 +130,17 @@ func decide(ctx context.Context, objs []manifest.Object, w *world, o Options, pr
 	r := &report{}
 	for _, obj := range objs {
 		ns := namespaceOf(obj, o.Namespace)
-		d, ok := verify.Decide(ctx, obj.Value, w.facts(ns), prober, o.VerifyTimeout)
+		p := w.policy(ns, defaults)
+		ask := prober
+		if p.Mode == decision.Off {
+			// Admission never looks at it: the decision only names it, asking no registry.
+			ask = nil
+		}
+		d, ok := verify.Decide(ctx, obj.Value, w.facts(ns), ask, o.VerifyTimeout)
 		if !ok {
 			continue
 		}
-		r.add(obj, d, w.policy(ns, defaults))
+		r.add(obj, d, p)
 	}
 	return r
 }

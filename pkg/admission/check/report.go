@@ -23,9 +23,9 @@ const (
 
 // report is the result of a check. Its JSON form is SPEC section 2's.
 type report struct {
+	// Objects are in input order, skipped ones included: JSON lists them where they are,
+	// text after the decided ones.
 	Objects []objectReport `json:"objects"`
-
-	skippedObjects []objectReport
 }
 
 type objectReport struct {
@@ -34,13 +34,32 @@ type objectReport struct {
 	Name      string                   `json:"name"`
 	Images    []decision.ImageDecision `json:"images"`
 	Patch     []decision.PatchOp       `json:"patch"`
+	// Skipped marks an object of a pullguard.io/mode=off namespace: admission leaves it
+	// alone, so it has no images or patch.
+	Skipped bool `json:"skipped,omitempty"`
 
 	where    string
 	verdict  verdict
 	warnings []string
 }
 
+// skip records an object of a mode=off namespace, which admission never looks at.
+func (r *report) skip(obj manifest.Object, d *decision.Decision) {
+	r.Objects = append(r.Objects, objectReport{
+		Kind: d.Kind, Namespace: d.Namespace, Name: d.Name,
+		Images: []decision.ImageDecision{}, Patch: []decision.PatchOp{},
+		Skipped: true, where: obj.Where(), verdict: skipped,
+	})
+}
+
+// add records a decided object with the verdict admission would give it under p. An
+// undecided image is the failure policy's to settle, and only where admission can deny
+// (Pods and BuildConfigs in enforce mode): fail-closed denies, fail-open warns.
 func (r *report) add(obj manifest.Object, d *decision.Decision, p decision.Policy) {
+	if p.Mode == decision.Off {
+		r.skip(obj, d)
+		return
+	}
 	o := objectReport{
 		Kind: d.Kind, Namespace: d.Namespace, Name: d.Name,
 		Images: d.Images, Patch: d.Patch,
@@ -57,10 +76,6 @@ func (r *report) add(obj manifest.Object, d *decision.Decision, p decision.Polic
 	undecided := len(d.Undecided()) > 0
 	enforced := mutating && p.Mode == decision.Enforce
 	switch {
-	case p.Mode == decision.Off:
-		o.verdict = skipped
-		r.skippedObjects = append(r.skippedObjects, o)
-		return
 	case enforced && (failed || undecided && p.FailurePolicy == decision.FailClosed):
 		o.verdict = denied
 	case failed || undecided:
@@ -100,6 +115,9 @@ func (r *report) writeText(w io.Writer) error {
 	}
 	var b strings.Builder
 	for _, o := range r.Objects {
+		if o.Skipped {
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s (%s): %s\n", o.Kind, qualified(o.Namespace, o.Name), o.where, o.verdict)
 		for _, warning := range o.warnings {
 			fmt.Fprintf(&b, "  %-*s  %s\n", width, "warning", warning)
@@ -115,7 +133,10 @@ func (r *report) writeText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-*s  %s\n", width, "patch", patch)
 		}
 	}
-	for _, o := range r.skippedObjects {
+	for _, o := range r.Objects {
+		if !o.Skipped {
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s (%s): %s (%s=off)\n", o.Kind, qualified(o.Namespace, o.Name), o.where, o.verdict, decision.ModeLabel)
 	}
 	b.WriteString(r.summary() + "\n")
@@ -134,7 +155,6 @@ func (r *report) summary() string {
 			total++
 		}
 	}
-	verdicts[skipped] = len(r.skippedObjects)
 	var outcomes, results []string
 	for _, oc := range decision.Outcomes {
 		if n := images[oc]; n > 0 {
@@ -146,7 +166,7 @@ func (r *report) summary() string {
 			results = append(results, fmt.Sprintf("%d %s", n, v))
 		}
 	}
-	s := fmt.Sprintf("%s, %s", plural(len(r.Objects)+len(r.skippedObjects), "object"), plural(total, "image"))
+	s := fmt.Sprintf("%s, %s", plural(len(r.Objects), "object"), plural(total, "image"))
 	if len(outcomes) > 0 {
 		s += " (" + strings.Join(outcomes, ", ") + ")"
 	}
