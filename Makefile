@@ -36,14 +36,20 @@ build: ## Build bin/webhook.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/webhook ./cmd/webhook
 
 .PHONY: demo
-demo: test-tools ## Run pullguard on a local API server: an injection, a rejection, a warning (DEMO_KEEP=1 keeps it up).
+demo: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run pullguard on a local API server: an injection, a rejection, a warning (DEMO_KEEP=1 keeps it up).
+	@echo ">> compiling the demo: pullguard and the test harness (a minute or two the first time)"
 	$(GO) run ./test/demo
 
 .PHONY: test
-test: test-tools ## Run every test: unit, fuzz seeds, golden files, integration, registries, a real node.
+test: test-deps test-tools ## Run every test: unit, fuzz seeds, golden files, integration, registries, a real node.
+	@echo ">> unit, golden, integration, registry and deploy tests (the first run compiles them: a few minutes)"
 	$(GO) test $$($(GO) list ./... | grep -v /test/node$$)
 	@echo ">> node test: kubelet and containerd pulling from real registries"
 	@set -o pipefail; $(GO) test -v ./test/node | grep -E '^(--- |ok |FAIL|node summary|node: )'
+
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests run (docker-registry, containerd, runc, skopeo) when root; else name them.
+	@hack/install-test-deps.sh
 
 .PHONY: bench
 bench: test-tools build ## Load-test pullguard against a no-op webhook floor on a seeded local API server (docs/performance.md).
