@@ -1,11 +1,19 @@
 package state
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
+
+// tombstoneTTL is how long a deleted secret's name and deletion resourceVersion are kept,
+// so that a Refresh whose list started before the deletion cannot bring the secret back.
+// A list outliving it would have to take minutes: it is paginated and bounded by its
+// request's context (the review's, a few seconds).
+const tombstoneTTL = 2 * time.Minute
 
 // secretStore holds every namespace's parsed pull secrets and, per namespace, an index built
 // on first use after a change. Changes cost a map write; lookups of an unchanged namespace
@@ -15,17 +23,30 @@ type secretStore struct {
 	namespaces map[string]*namespaceSecrets
 	count      atomic.Int64
 	onChange   func(namespace, name string)
+	now        func() time.Time
 }
 
 type namespaceSecrets struct {
-	mu       sync.Mutex
-	secrets  map[string]*registryauth.PullSecret
-	versions map[string]string                        // resourceVersion by name
-	index    atomic.Pointer[registryauth.SecretIndex] // nil after a change
+	mu         sync.Mutex
+	secrets    map[string]cachedSecret
+	tombstones map[string]tombstone
+	index      atomic.Pointer[registryauth.SecretIndex] // nil after a change
+}
+
+// cachedSecret is a parsed secret and the resourceVersion it was parsed at.
+type cachedSecret struct {
+	secret  *registryauth.PullSecret
+	version string
+}
+
+// tombstone remembers a deletion: its resourceVersion and when it was seen.
+type tombstone struct {
+	version string
+	at      time.Time
 }
 
 func newSecretStore() *secretStore {
-	return &secretStore{namespaces: map[string]*namespaceSecrets{}}
+	return &secretStore{namespaces: map[string]*namespaceSecrets{}, now: time.Now}
 }
 
 func (s *secretStore) namespace(ns string, create bool) *namespaceSecrets {
@@ -38,48 +59,102 @@ func (s *secretStore) namespace(ns string, create bool) *namespaceSecrets {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n = s.namespaces[ns]; n == nil {
-		n = &namespaceSecrets{secrets: map[string]*registryauth.PullSecret{}, versions: map[string]string{}}
+		n = &namespaceSecrets{secrets: map[string]cachedSecret{}}
 		s.namespaces[ns] = n
 	}
 	return n
 }
 
-// put stores a parsed secret at a resourceVersion and reports whether that changed anything.
-func (s *secretStore) put(ns, version string, secret *registryauth.PullSecret) bool {
+// cached returns a secret as cached, with its resourceVersion.
+func (s *secretStore) cached(ns, name string) (cachedSecret, bool) {
+	n := s.namespace(ns, false)
+	if n == nil {
+		return cachedSecret{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.secrets[name]
+	return c, ok
+}
+
+// put stores a parsed secret at a resourceVersion, as the watch delivers it, and reports
+// whether that changed anything.
+func (s *secretStore) put(ns, name, version string, secret *registryauth.PullSecret) bool {
+	return s.store(ns, name, version, false, func() *registryauth.PullSecret { return secret })
+}
+
+// putIfNewer stores a secret read outside the watch (Refresh): only one newer than what the
+// cache holds, and never one the watch has seen deleted at a later resourceVersion. It
+// parses the secret only if it is stored.
+func (s *secretStore) putIfNewer(ns, name, version string, parse func() *registryauth.PullSecret) bool {
+	return s.store(ns, name, version, true, parse)
+}
+
+func (s *secretStore) store(ns, name, version string, onlyNewer bool, parse func() *registryauth.PullSecret) bool {
 	n := s.namespace(ns, true)
 	n.mu.Lock()
-	if _, ok := n.secrets[secret.Name]; !ok {
-		s.count.Add(1)
-	} else if version != "" && n.versions[secret.Name] == version {
+	old, cached := n.secrets[name]
+	stale := false
+	switch {
+	case cached && version != "" && old.version == version:
+		stale = true
+	case onlyNewer && cached:
+		stale = !newer(version, old.version)
+	case onlyNewer:
+		t, ok := n.tombstones[name]
+		stale = ok && s.now().Sub(t.at) < tombstoneTTL && !newer(version, t.version)
+	}
+	if stale {
 		n.mu.Unlock()
 		return false
 	}
-	n.secrets[secret.Name] = secret
-	n.versions[secret.Name] = version
+	if !cached {
+		s.count.Add(1)
+	}
+	delete(n.tombstones, name)
+	n.secrets[name] = cachedSecret{secret: parse(), version: version}
 	n.index.Store(nil)
-	n.mu.Unlock()
-	if s.onChange != nil {
-		s.onChange(ns, secret.Name)
-	}
-	return true
-}
-
-func (s *secretStore) remove(ns, name string) {
-	n := s.namespace(ns, false)
-	if n == nil {
-		return
-	}
-	n.mu.Lock()
-	if _, ok := n.secrets[name]; ok {
-		delete(n.secrets, name)
-		delete(n.versions, name)
-		s.count.Add(-1)
-		n.index.Store(nil)
-	}
 	n.mu.Unlock()
 	if s.onChange != nil {
 		s.onChange(ns, name)
 	}
+	return true
+}
+
+// remove forgets a secret the watch saw deleted at version, keeping a tombstone.
+func (s *secretStore) remove(ns, name, version string) {
+	n := s.namespace(ns, false)
+	if n == nil {
+		return
+	}
+	now := s.now()
+	n.mu.Lock()
+	if _, ok := n.secrets[name]; ok {
+		delete(n.secrets, name)
+		s.count.Add(-1)
+		n.index.Store(nil)
+	}
+	for old, t := range n.tombstones {
+		if now.Sub(t.at) >= tombstoneTTL {
+			delete(n.tombstones, old)
+		}
+	}
+	if n.tombstones == nil {
+		n.tombstones = map[string]tombstone{}
+	}
+	n.tombstones[name] = tombstone{version: version, at: now}
+	n.mu.Unlock()
+	if s.onChange != nil {
+		s.onChange(ns, name)
+	}
+}
+
+// newer reports whether resourceVersion a is later than b. Kubernetes resourceVersions are
+// etcd revisions; one that is not a number is never taken as newer.
+func newer(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x > y
 }
 
 // get returns one parsed secret.
@@ -90,8 +165,8 @@ func (s *secretStore) get(ns, name string) (*registryauth.PullSecret, bool) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	secret, ok := n.secrets[name]
-	return secret, ok
+	c, ok := n.secrets[name]
+	return c.secret, ok
 }
 
 // index returns the namespace's index, building it if the namespace changed since.
@@ -109,8 +184,8 @@ func (s *secretStore) index(ns string) *registryauth.SecretIndex {
 		return x
 	}
 	all := make([]*registryauth.PullSecret, 0, len(n.secrets))
-	for _, secret := range n.secrets {
-		all = append(all, secret)
+	for _, c := range n.secrets {
+		all = append(all, c.secret)
 	}
 	x := registryauth.NewSecretIndex(all)
 	n.index.Store(x)

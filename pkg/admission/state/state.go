@@ -44,6 +44,7 @@ type Options struct {
 type State struct {
 	client   kubernetes.Interface
 	refresh  singleflight.Group
+	gate     refreshGate
 	opts     Options
 	log      *slog.Logger
 	secrets  *secretStore
@@ -151,33 +152,6 @@ func (s *State) Policy(ns string) decision.Policy {
 		return decision.PolicyFor(nil, s.opts.Defaults)
 	}
 	return decision.PolicyFor(n.Labels, s.opts.Defaults)
-}
-
-// Refresh reads the namespace's pull secrets from the API server into the cache and reports
-// whether anything was new. Informer caches lag: a secret created a moment before a pod may
-// not be cached yet, so a "no credential" answer is confirmed here before anything is
-// denied. Only that failure path calls the API; concurrent refreshes of a namespace merge.
-func (s *State) Refresh(ctx context.Context, ns string) (bool, error) {
-	v, err, _ := s.refresh.Do(ns, func() (any, error) {
-		changed := false
-		for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
-			list, err := s.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(typ)})
-			if err != nil {
-				return false, err
-			}
-			for i := range list.Items {
-				secret := &list.Items[i]
-				if s.secrets.put(ns, secret.ResourceVersion, registryauth.ParseSecret(secret.Name, secret.Type, secret.Data)) {
-					changed = true
-				}
-			}
-		}
-		return changed, nil
-	})
-	if err != nil {
-		return false, err
-	}
-	return v.(bool), nil
 }
 
 // CachedPullSecrets returns how many pull secrets are cached.

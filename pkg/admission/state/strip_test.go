@@ -1,0 +1,63 @@
+package state
+
+import (
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/pkg/admission/decision"
+)
+
+func TestStrip(t *testing.T) {
+	meta := metav1.ObjectMeta{
+		Name: "builder", Namespace: "p1", UID: "u1", ResourceVersion: "7",
+		Labels: map[string]string{"team": "a"},
+		Annotations: map[string]string{
+			decision.EnforceMountableAnnotation:                "true",
+			"openshift.io/internal-registry-pull-secret-ref":   "builder-dockercfg-x",
+			"kubectl.kubernetes.io/last-applied-configuration": `{"a long":"document"}`,
+		},
+		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+		OwnerReferences: []metav1.OwnerReference{{Name: "o"}},
+	}
+	kept := metav1.ObjectMeta{Name: "builder", Namespace: "p1", UID: "u1", ResourceVersion: "7"}
+	pull := []corev1.LocalObjectReference{{Name: "builder-dockercfg-x"}}
+	mountable := []corev1.ObjectReference{{Name: "builder-dockercfg-x"}}
+	tests := []struct {
+		name  string
+		strip func(any) (any, error)
+		in    any
+		want  any
+	}{
+		{"service account keeps pull secrets, mountable secrets and the enforce annotation", stripServiceAccount,
+			&corev1.ServiceAccount{ObjectMeta: meta, ImagePullSecrets: pull, Secrets: mountable},
+			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true"}), ImagePullSecrets: pull, Secrets: mountable}},
+		{"service account without the annotation has none", stripServiceAccount,
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{"x": "y"}}},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}},
+		{"namespace keeps its labels only", stripNamespace,
+			&corev1.Namespace{ObjectMeta: meta, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}},
+			&corev1.Namespace{ObjectMeta: withLabels(kept, map[string]string{"team": "a"})}},
+		{"anything else passes through", stripServiceAccount, "tombstone", "tombstone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.strip(tt.in)
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %#v, %v\nwant %#v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func withAnnotations(m metav1.ObjectMeta, a map[string]string) metav1.ObjectMeta {
+	m.Annotations = a
+	return m
+}
+
+func withLabels(m metav1.ObjectMeta, l map[string]string) metav1.ObjectMeta {
+	m.Labels = l
+	return m
+}
