@@ -44,6 +44,7 @@ demo: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run pullguard on a local API serve
 test: test-deps test-tools ## Run every test: unit, fuzz seeds, golden files, integration, registries, a real node.
 	@echo ">> unit, golden, integration, registry and deploy tests (the first run compiles them: a few minutes)"
 	$(GO) test $$($(GO) list ./... | grep -v /test/node$$)
+	cd test/kubelet && $(GO) test ./...
 	@echo ">> node test: kubelet and containerd pulling from real registries"
 	@set -o pipefail; $(GO) test -v ./test/node | grep -E '^(--- |ok |FAIL|node summary|node: )'
 
