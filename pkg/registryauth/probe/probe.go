@@ -2,21 +2,14 @@ package probe
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
-	"os"
+	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
@@ -33,6 +26,10 @@ type Observer interface {
 type Options struct {
 	// CAFiles are PEM bundles trusted beside the system roots.
 	CAFiles []string
+	// DenyNetworks are networks probes never connect to (--verify-deny-networks), checked
+	// on the resolved address at dial time; a probe there is skipped. nil denies nothing:
+	// callers pass MustParseNetworks(DefaultDenyNetworks) unless told otherwise.
+	DenyNetworks []netip.Prefix
 	// Timeout bounds one probe, even when the review that asked is gone (probes are
 	// shared). Default 10s.
 	Timeout time.Duration
@@ -45,32 +42,35 @@ type Options struct {
 	StaleTTL time.Duration
 	// PerRegistry bounds the probes in flight to one registry. Default 8.
 	PerRegistry int
+	// MaxPerReview is how many probes one review may send (--verify-max-probes); the
+	// verify step applies it. Default DefaultMaxPerReview.
+	MaxPerReview int
+	// MaxInFlight bounds the probes in flight across all reviews. Default
+	// DefaultMaxInFlight.
+	MaxInFlight int
+	// NamespaceRate and NamespaceBurst are each namespace's token bucket of probes.
+	// Defaults DefaultNamespaceRate and DefaultNamespaceBurst.
+	NamespaceRate  float64
+	NamespaceBurst int
 	// Observer, if set, records probes and cache lookups.
 	Observer Observer
+	// Log, if set, receives the cause of each probe that got no answer (Verdict.Detail).
+	Log *slog.Logger
 	// Transport replaces the default transport (system proxy settings, system roots plus
-	// CAFiles, TLS 1.2 or later).
+	// CAFiles, DenyNetworks, TLS 1.2 or later). Body limits and HTTPS-only apply to it too.
 	Transport http.RoundTripper
 }
 
 // Prober asks registries about manifests. Safe for concurrent use.
 type Prober struct {
-	opts      Options
-	transport http.RoundTripper
-	flight    singleflight.Group
-
-	mu    sync.Mutex
-	cache map[registryauth.ProbeKey]entry
-	slots map[string]chan struct{}
+	opts       Options
+	transport  http.RoundTripper
+	flight     singleflight.Group
+	cache      cache
+	slots      *slots
+	inFlight   chan struct{}
+	namespaces *namespaceRates
 }
-
-type entry struct {
-	verdict registryauth.Verdict
-	fresh   time.Time // answers from the cache until then
-	stale   time.Time // for a success: still admits until then if the registry is unavailable
-}
-
-// maxCacheEntries bounds the cache; when full, expired entries go, then everything.
-const maxCacheEntries = 50000
 
 // New returns a Prober.
 func New(opts Options) (*Prober, error) {
@@ -89,53 +89,53 @@ func New(opts Options) (*Prober, error) {
 	if opts.PerRegistry <= 0 {
 		opts.PerRegistry = 8
 	}
-	p := &Prober{opts: opts, transport: opts.Transport, cache: map[registryauth.ProbeKey]entry{}, slots: map[string]chan struct{}{}}
+	if opts.MaxPerReview <= 0 {
+		opts.MaxPerReview = DefaultMaxPerReview
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.NamespaceRate <= 0 {
+		opts.NamespaceRate = DefaultNamespaceRate
+	}
+	if opts.NamespaceBurst <= 0 {
+		opts.NamespaceBurst = DefaultNamespaceBurst
+	}
+	p := &Prober{
+		opts:       opts,
+		transport:  opts.Transport,
+		cache:      newCache(MaxCacheEntries),
+		slots:      newSlots(opts.PerRegistry),
+		inFlight:   make(chan struct{}, opts.MaxInFlight),
+		namespaces: newNamespaceRates(rate.Limit(opts.NamespaceRate), opts.NamespaceBurst),
+	}
 	if p.transport == nil {
-		t, err := NewTransport(opts.CAFiles)
+		t, err := NewTransport(opts.CAFiles, opts.DenyNetworks)
 		if err != nil {
 			return nil, err
 		}
 		p.transport = t
 	}
-	p.transport = httpsOnly{p.transport}
+	p.transport = guard{p.transport}
 	return p, nil
 }
 
-// errPlainHTTP refuses plain-HTTP requests. go-containerregistry falls back to HTTP for
-// loopback and private addresses; containerd does not unless configured to, and a probe that
-// silently spoke HTTP to an HTTPS registry would only report a confusing HTTP 400.
-var errPlainHTTP = errors.New("plain HTTP is not used for probes")
+// MaxPerReview is how many probes one review may send.
+func (p *Prober) MaxPerReview() int { return p.opts.MaxPerReview }
 
-type httpsOnly struct{ next http.RoundTripper }
+// AllowNamespace takes one probe of namespace's rate, reporting whether the namespace may
+// send it now.
+func (p *Prober) AllowNamespace(namespace string) bool { return p.namespaces.allow(namespace) }
 
-func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
-		return nil, errPlainHTTP
+// Cached returns the answer to a probe of img with cred while it is fresh in the cache: it
+// costs no probe.
+func (p *Prober) Cached(img registryauth.Image, cred *registryauth.Credential) (registryauth.Verdict, bool) {
+	e, ok := p.cache.get(registryauth.ProbeKeyFor(img, cred))
+	if !ok || !time.Now().Before(e.fresh) {
+		return registryauth.Verdict{}, false
 	}
-	return h.next.RoundTrip(req)
-}
-
-// NewTransport returns an HTTP transport that honours HTTPS_PROXY and NO_PROXY and trusts
-// the system roots plus the PEM bundles of caFiles.
-func NewTransport(caFiles []string) (*http.Transport, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	for _, f := range caFiles {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--registry-ca-file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--registry-ca-file %s: no PEM certificate found", f)
-		}
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = http.ProxyFromEnvironment
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	t.MaxIdleConnsPerHost = 16
-	return t, nil
+	p.observeCache(true)
+	return e.verdict, true
 }
 
 // Probe asks whether img's manifest can be pulled with cred (nil: anonymously). It returns
@@ -144,7 +144,7 @@ func NewTransport(caFiles []string) (*http.Transport, error) {
 func (p *Prober) Probe(ctx context.Context, img registryauth.Image, cred *registryauth.Credential) registryauth.Verdict {
 	key := registryauth.ProbeKeyFor(img, cred)
 	now := time.Now()
-	cached, have := p.lookup(key)
+	cached, have := p.cache.get(key)
 	if have && now.Before(cached.fresh) {
 		p.observeCache(true)
 		return cached.verdict
@@ -158,11 +158,14 @@ func (p *Prober) Probe(ctx context.Context, img registryauth.Image, cred *regist
 	case res := <-ch:
 		vd = res.Val.(registryauth.Verdict)
 	case <-ctx.Done():
-		vd = registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: reason(ctx.Err(), durationOf(ctx, now))}
+		vd = unreachable(ctx.Err(), durationOf(ctx, now))
 	}
 	// A registry that cannot be reached does not undo a recent success.
-	if !vd.Definite() && have && cached.verdict.Status == registryauth.ProbeOK && now.Before(cached.stale) {
+	if vd.Status == registryauth.ProbeUnavailable && have && cached.verdict.Status == registryauth.ProbeOK && now.Before(cached.stale) {
 		return cached.verdict
+	}
+	if !vd.Definite() && p.opts.Log != nil {
+		p.opts.Log.Info("registry probe got no answer", "registry", img.Registry, "status", string(vd.Status), "detail", vd.Detail)
 	}
 	return vd
 }
@@ -172,16 +175,22 @@ func (p *Prober) ask(img registryauth.Image, cred *registryauth.Credential, key 
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	slot := p.slot(img.Registry)
-	select {
-	case slot <- struct{}{}:
-		defer func() { <-slot }()
-	case <-ctx.Done():
-		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "too many probes to " + img.Registry + " in flight"}
+	release, ok := p.slots.acquire(ctx, img.Registry)
+	if !ok {
+		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "too many probes to the registry in flight", Detail: "no slot of " + img.Registry + " within " + p.opts.Timeout.String()}
 	}
-	vd := p.head(ctx, img, cred)
+	defer release()
+	// Past the global cap a probe is not sent: waiting would hold a goroutine per
+	// request, and the cap is there because there are too many of those.
+	select {
+	case p.inFlight <- struct{}{}:
+		defer func() { <-p.inFlight }()
+	default:
+		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "pullguard is probing too many registries at once", Detail: "in-flight cap reached"}
+	}
+	vd := classify(p.askRegistry(ctx, img, cred), p.opts.Timeout.String())
 	if cred != nil {
-		vd.Reason = scrub(vd.Reason, *cred)
+		vd.Detail = scrub(vd.Detail, *cred)
 	}
 	took := time.Since(start)
 	if p.opts.Observer != nil {
@@ -191,54 +200,8 @@ func (p *Prober) ask(img registryauth.Image, cred *registryauth.Credential, key 
 	return vd
 }
 
-func (p *Prober) head(ctx context.Context, img registryauth.Image, cred *registryauth.Credential) registryauth.Verdict {
-	sep := ":"
-	if img.Digest != "" {
-		sep = "@"
-	}
-	ref, err := name.ParseReference(img.Name + sep + img.Reference())
-	if err != nil {
-		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "cannot form a registry request for the reference"}
-	}
-	auth := authn.Anonymous
-	if cred != nil && !cred.Empty() {
-		auth = authn.FromConfig(authn.AuthConfig{Username: cred.Username(), Password: cred.Password()})
-	}
-	options := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(auth),
-		remote.WithTransport(p.transport),
-		remote.WithUserAgent("pullguard"),
-		// The failure policy and the cache deal with flaky registries; a review has no
-		// time for retries.
-		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
-	}
-	_, err = remote.Head(ref, options...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusMethodNotAllowed {
-		_, err = remote.Get(ref, options...)
-	}
-	return classify(err, p.opts.Timeout.String())
-}
-
-func (p *Prober) slot(registry string) chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.slots[registry]
-	if !ok {
-		s = make(chan struct{}, p.opts.PerRegistry)
-		p.slots[registry] = s
-	}
-	return s
-}
-
-func (p *Prober) lookup(key registryauth.ProbeKey) (entry, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.cache[key]
-	return e, ok
-}
-
+// store caches a definite answer. Unavailable and skipped verdicts are not kept: the next
+// review asks again (a skipped probe costs a name lookup and no connection).
 func (p *Prober) store(key registryauth.ProbeKey, vd registryauth.Verdict) {
 	if !vd.Definite() {
 		return
@@ -248,19 +211,7 @@ func (p *Prober) store(key registryauth.ProbeKey, vd registryauth.Verdict) {
 	if vd.Status == registryauth.ProbeOK {
 		e.fresh, e.stale = now.Add(p.opts.SuccessTTL), now.Add(p.opts.StaleTTL)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.cache) >= maxCacheEntries {
-		for k, old := range p.cache {
-			if now.After(old.fresh) && now.After(old.stale) {
-				delete(p.cache, k)
-			}
-		}
-		if len(p.cache) >= maxCacheEntries {
-			p.cache = map[registryauth.ProbeKey]entry{}
-		}
-	}
-	p.cache[key] = e
+	p.cache.add(key, e)
 }
 
 func (p *Prober) observeCache(hit bool) {

@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -86,6 +87,10 @@ func newProber(t *testing.T, o probe.Options) (*probe.Prober, *counter) {
 	if o.CAFiles == nil {
 		o.CAFiles = []string{tlsFiles.CAFile}
 	}
+	// The test registries are on loopback, which the default list denies.
+	if o.DenyNetworks == nil {
+		o.DenyNetworks = []netip.Prefix{}
+	}
 	o.Observer = c
 	p, err := probe.New(o)
 	if err != nil {
@@ -135,7 +140,7 @@ func TestVerdicts(t *testing.T) {
 			if vd.Status != tt.want || vd.HTTPStatus != tt.code {
 				t.Fatalf("verdict %+v, want %s (HTTP %d)", vd, tt.want, tt.code)
 			}
-			if strings.Contains(vd.Reason+vd.Code, password) {
+			if strings.Contains(vd.Reason+vd.Code+vd.Detail, password) {
 				t.Fatal("a verdict shows the password")
 			}
 		})
@@ -151,21 +156,18 @@ func TestHangingRegistryEndsWithTheBudget(t *testing.T) {
 	p, _ := newProber(t, probe.Options{Timeout: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	vd := p.Probe(ctx, img(t, host+"/acme/app:1"), nil)
-	if vd.Status != registryauth.ProbeUnavailable || !strings.Contains(vd.Reason, "no answer within") {
+	// The review's budget ended it (500ms), not the probe's own timeout (5s): the detail
+	// names which deadline passed, with no clock read by the test.
+	if vd.Status != registryauth.ProbeUnavailable || vd.Reason != probe.ReasonUnreachable || vd.Detail != "no answer within 500ms" {
 		t.Fatalf("verdict %+v", vd)
-	}
-	// Not a timing assertion on speed: only that the review's budget is what ended it.
-	if took := time.Since(start); took >= 5*time.Second {
-		t.Fatalf("the probe outlived the review's budget: %s", took)
 	}
 }
 
 func TestUntrustedCertificate(t *testing.T) {
 	p, _ := newProber(t, probe.Options{CAFiles: []string{}})
 	vd := p.Probe(context.Background(), img(t, anonymous.Host+"/acme/app:1.0"), nil)
-	if vd.Status != registryauth.ProbeUnavailable || !strings.Contains(vd.Reason, "unknown authority") {
+	if vd.Status != registryauth.ProbeUnavailable || vd.Reason != probe.ReasonUnreachable || !strings.Contains(vd.Detail, "unknown authority") {
 		t.Fatalf("verdict %+v", vd)
 	}
 }
@@ -220,7 +222,7 @@ func TestCachedSuccessOutlivesTheRegistry(t *testing.T) {
 		t.Fatalf("with the registry down, a recent success must still admit: %+v", vd)
 	}
 	other := img(t, r.Host+"/acme/app:2")
-	if vd := p.Probe(context.Background(), other, nil); vd.Status != registryauth.ProbeUnavailable || !strings.Contains(vd.Reason, "connection refused") {
+	if vd := p.Probe(context.Background(), other, nil); vd.Status != registryauth.ProbeUnavailable || vd.Reason != probe.ReasonUnreachable || vd.Detail != "connection refused" {
 		t.Fatalf("an uncached image with the registry down: %+v", vd)
 	}
 }
@@ -235,14 +237,14 @@ func BenchmarkProbe(b *testing.B) {
 		image, _ := registryauth.ParseImage((*r.reg).Host + "/acme/app:1.0")
 		b.Run(r.name+"/cold", func(b *testing.B) {
 			for b.Loop() {
-				p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}})
+				p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}, DenyNetworks: []netip.Prefix{}})
 				if vd := p.Probe(context.Background(), image, cred(password)); vd.Status != registryauth.ProbeOK {
 					b.Fatalf("verdict %+v", vd)
 				}
 			}
 		})
 		b.Run(r.name+"/cached", func(b *testing.B) {
-			p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}})
+			p, _ := probe.New(probe.Options{CAFiles: []string{tlsFiles.CAFile}, DenyNetworks: []netip.Prefix{}})
 			p.Probe(context.Background(), image, cred(password))
 			c := cred(password)
 			b.ReportAllocs()
