@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // The pull secret types and data keys the kubelet reads (k8s.io/api/core/v1 spells them the
@@ -169,17 +170,30 @@ func parseDockercfg(name string, raw []byte) *PullSecret {
 	return withEntries(s, entries(cfg))
 }
 
+// internUpTo is the number of keys up to which a secret's keys and usernames are interned
+// across secrets; a larger secret is no common pattern, and interning is not free.
+const internUpTo = 16
+
 // entries returns the config's entries, each distinct credential held once.
 func entries(cfg map[string]dockerConfigEntry) []Entry {
 	out := make([]Entry, 0, len(cfg))
 	creds := make(map[Credential]*Credential, 1)
+	small := len(cfg) <= internUpTo
 	for raw, e := range cfg {
 		c := Credential{username: e.username, password: e.password}
+		if small {
+			// Thousands of secrets name the same registries and usernames (every
+			// OpenShift project's builder, deployer and default accounts): hold each once.
+			raw, c.username = unique.Make(raw).Value(), unique.Make(c.username).Value()
+		}
 		shared, ok := creds[c]
 		if !ok {
 			// The decoder's strings may share an allocation with other fields of the
 			// entry (auth decodes to "user:password"); keep only the credential's bytes.
-			shared = &Credential{username: strings.Clone(c.username), password: strings.Clone(c.password)}
+			shared = &Credential{username: c.username, password: strings.Clone(c.password)}
+			if !small {
+				shared.username = strings.Clone(c.username)
+			}
 			if c.Empty() {
 				shared = &noCredential
 			}

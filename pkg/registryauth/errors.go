@@ -17,7 +17,8 @@ var (
 	// credentials from it.
 	ErrNoAuths = errors.New(`no "auths" wrapper`)
 	// ErrAuthsInDockercfg: a .dockercfg holding an "auths" wrapper, which that older format
-	// does not have. The kubelet reads no usable credentials from it.
+	// does not have. The kubelet takes "auths" for one more registry key and ignores the
+	// credentials nested under it; the secret's other keys still count (PullSecret.Hint).
 	ErrAuthsInDockercfg = errors.New(`"auths" wrapper in a .dockercfg, which has none`)
 	// ErrMissingData: the data key of the secret's type is absent or empty. The kubelet
 	// ignores the secret.

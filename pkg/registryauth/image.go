@@ -82,7 +82,9 @@ func (img Image) Reference() string {
 }
 
 // OnDockerHub reports whether the kubelet treats the image as Docker Hub's for the
-// index.docker.io fallback (its isDefaultRegistryMatch on the normalized name).
+// index.docker.io fallback: its isDefaultRegistryMatch on the normalized name, which looks
+// only for a '.' or ':' in the first component. "localhost/x" is not special there: the
+// kubelet offers Docker Hub's credentials for it too.
 func (img Image) OnDockerHub() bool {
 	first, _, found := strings.Cut(img.Name, "/")
 	if first == "" {
@@ -91,5 +93,5 @@ func (img Image) OnDockerHub() bool {
 	if !found || first == "docker.io" || first == "index.docker.io" {
 		return true
 	}
-	return !strings.ContainsAny(first, ".:") && first != "localhost"
+	return !strings.ContainsAny(first, ".:")
 }

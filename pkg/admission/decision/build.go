@@ -130,14 +130,14 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	}
 	for _, s := range b.saSecrets {
 		if ms := registryauth.NewKeyring(s).Lookup(img); len(ms) > 0 {
-			id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "of service account "+quote(b.saName)))
+			id = covered(id, Covered, registryauth.SecretNames(ms), coveredMessage(p, ref, ms[0].Secret, ms[0].Key, "of service account "+quote(b.saName)))
 			return v.check(id, img, optionsOf(ms, secretSource)), true
 		}
 	}
 	if !bi.push {
-		if ms := b.f.Node.Lookup(img); len(ms) > 0 {
-			id = covered(id, Node, ms, nodeMessage(p, ref, img))
-			return v.check(id, img, optionsOf(ms, nodeSource)), true
+		if options := nodeOptions(b.f.Node.Lookup(img)); len(options) > 0 {
+			id = covered(id, Node, nodeNames(options), nodeMessage(p, ref, img))
+			return v.check(id, img, options), true
 		}
 	}
 	if options := perSecret(b.f.Secrets.Candidates(img)); len(options) > 0 {
@@ -195,7 +195,7 @@ func (b *buildResolver) explicit(id ImageDecision, bi buildImage, img registryau
 		return id
 	}
 	if ms := registryauth.NewKeyring(s).Lookup(img); len(ms) > 0 {
-		id = covered(id, Covered, ms, coveredMessage(p, ref, ms[0], "set in "+bi.secretField))
+		id = covered(id, Covered, registryauth.SecretNames(ms), coveredMessage(p, ref, ms[0].Secret, ms[0].Key, "set in "+bi.secretField))
 		if bi.push {
 			return id
 		}

@@ -188,9 +188,19 @@ spec:
 			name:    "node credentials",
 			obj:     strings.Replace(privatePod, "quay.io/acme/app:1.0", "registry.redhat.io/ubi9/ubi:9.4", 1),
 			node:    []string{"registry.redhat.io", "quay.io"},
-			secrets: []ns{{name: "rh", keys: []string{"registry.redhat.io"}}},
-			want:    []string{"node:node/config.json"},
+			secrets: []ns{{name: "quay", keys: []string{"quay.io"}}},
+			want:    []string{"node:node:node/config.json"},
 			wantMsg: []string{"the nodes' own credentials cover registry.redhat.io"},
+		},
+		{
+			// The kubelet tries the pod's secrets first and keeps the node's as fallback; a
+			// cluster-wide pull secret rarely reads a team's private repository.
+			name:      "a namespace secret is injected even when node credentials match",
+			obj:       strings.Replace(privatePod, "quay.io/acme/app:1.0", "registry.redhat.io/ubi9/ubi:9.4", 1),
+			node:      []string{"registry.redhat.io", "quay.io"},
+			secrets:   []ns{{name: "rh", keys: []string{"registry.redhat.io"}}},
+			want:      []string{"injected:rh"},
+			wantPatch: `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"rh"}]}]`,
 		},
 		{
 			name:    "pod secrets come before node credentials",
@@ -492,7 +502,7 @@ spec:
       from: {kind: DockerImage, name: registry.redhat.io/ubi9/ubi:9.4}
 `,
 			node: []string{"registry.redhat.io"},
-			want: []string{"node:node/config.json"},
+			want: []string{"node:node:node/config.json"},
 		},
 		{
 			name: "push to docker hub covered through the fallback key of the builder",

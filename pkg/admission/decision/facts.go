@@ -1,6 +1,8 @@
 package decision
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -14,8 +16,12 @@ type Facts struct {
 	Secrets *registryauth.SecretIndex
 	// ServiceAccounts finds the namespace's service accounts.
 	ServiceAccounts ServiceAccounts
-	// Node holds the credentials every node already has.
+	// Node holds the credentials every node already has (its config.json, the
+	// --node-credentials secrets); the kubelet tries them after the pod's secrets.
 	Node *registryauth.Keyring
+	// Providers are the kubelet's credential provider plugins, tried after Node: an image
+	// one of them matches is the node's to pull.
+	Providers []registryauth.CredentialProvider
 	// PrivateRegistries lists registries that always need a credential.
 	PrivateRegistries registryauth.Patterns
 	// ServiceAccountApplied is set when the object already passed the ServiceAccount
@@ -31,6 +37,17 @@ type Facts struct {
 	// injected, anonymous): admission shows only failures, and formatting the rest is most
 	// of a decision's cost. `webhook check` wants them all.
 	FailureMessagesOnly bool
+	// Context, when set, ends the decision's optional work (explanations of near misses)
+	// once the review it serves is over.
+	Context context.Context
+}
+
+// ctx returns the context the decision's optional work runs under.
+func (f *Facts) ctx() context.Context {
+	if f.Context == nil {
+		return context.Background()
+	}
+	return f.Context
 }
 
 // ServiceAccounts finds a service account of the namespace by name.

@@ -12,12 +12,28 @@ import (
 // maxExplanations bounds the near misses and malformed secrets one message lists.
 const maxExplanations = 3
 
-func coveredMessage(p place, ref string, m registryauth.Match, where string) string {
-	return fmt.Sprintf("%s image %q: pull secret %q %s has credentials for %s", p, ref, m.Secret, where, m.Key)
+func coveredMessage(p place, ref, secret, key, where string) string {
+	return fmt.Sprintf("%s image %q: pull secret %q %s has credentials for %s", p, ref, secret, where, key)
 }
 
 func nodeMessage(p place, ref string, img registryauth.Image) string {
 	return fmt.Sprintf("%s image %q: the nodes' own credentials cover %s", p, ref, img.Registry)
+}
+
+// providerMessage words an image the kubelet's credential provider plugin serves; refused
+// are the credentials tried before it that the registry refused.
+func providerMessage(p place, ref string, img registryauth.Image, provider string, refused []tried) string {
+	msg := fmt.Sprintf("%s image %q: the kubelet's credential provider %q covers %s (not verified: pullguard has none of its tokens)", p, ref, provider, img.Registry)
+	if len(refused) > 0 {
+		msg += fmt.Sprintf("; it is asked after %s, which the registry refused (%s)", refused[0].source, describe(img, refused[0]))
+	}
+	return msg
+}
+
+// localMessage is the warning of an image the kubelet does not pull.
+func localMessage(p place, ref string) string {
+	return fmt.Sprintf("%s image %q: imagePullPolicy is Never, so the pod runs only if the image is already on the node; "+
+		"kubelets 1.35 and later (KubeletEnsureSecretPulledImages) also refuse an image the kubelet itself pulled with credentials this pod does not have", p, ref)
 }
 
 func injectedMessage(p place, ref, secret, ns string, img registryauth.Image, template bool) string {

@@ -21,10 +21,12 @@ const (
 	Rejected Outcome = "rejected"
 	// Indeterminate: pullguard could not decide.
 	Indeterminate Outcome = "indeterminate"
+	// Local: imagePullPolicy Never; the kubelet does not pull, so credentials never deny it.
+	Local Outcome = "local"
 )
 
 // Outcomes lists every outcome, for metrics and documentation.
-var Outcomes = []Outcome{Covered, Node, Injected, Anonymous, Missing, Rejected, Indeterminate}
+var Outcomes = []Outcome{Covered, Node, Injected, Anonymous, Missing, Rejected, Indeterminate, Local}
 
 // Fails reports whether the outcome means the image will not pull.
 func (o Outcome) Fails() bool { return o == Missing || o == Rejected }
@@ -86,6 +88,18 @@ func (d *Decision) Failed() []ImageDecision {
 	var out []ImageDecision
 	for _, img := range d.Images {
 		if img.Outcome.Fails() {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// Local returns the images the kubelet does not pull (imagePullPolicy Never): admitted, with
+// a warning that they must already be on the node.
+func (d *Decision) Local() []ImageDecision {
+	var out []ImageDecision
+	for _, img := range d.Images {
+		if img.Outcome == Local {
 			out = append(out, img)
 		}
 	}

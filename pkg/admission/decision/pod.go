@@ -3,6 +3,7 @@ package decision
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -76,7 +77,7 @@ func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver 
 		r.fromSA = sa.ImagePullSecrets
 		effective = sa.ImagePullSecrets
 	}
-	if haveSA && sa.Annotations[EnforceMountableAnnotation] == "true" {
+	if haveSA && enforcesMountable(sa) {
 		r.enforce = true
 		for _, ref := range sa.ImagePullSecrets {
 			r.allowed = append(r.allowed, ref.Name)
@@ -103,65 +104,227 @@ func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver 
 	return r
 }
 
+// podImage is one image reference of a pod, and what the first pass learnt about it.
+type podImage struct {
+	place place
+	ref   string
+	never bool // imagePullPolicy: Never
+	img   registryauth.Image
+	err   error
+
+	offers  []option // namespace secrets that could serve it, in kubelet order
+	blocked []option // offers enforce-mountable-secrets forbids
+	refused []tried  // with verification: every offer, refused by the registry
+}
+
+// decide resolves the pod's images in two passes, as the kubelet will see them. The first
+// chooses what to inject for the images the pod's own secrets do not cover; the second
+// resolves every image against the final pod, whose secret list now holds the injected
+// secrets too: one injected for an image can change what the kubelet tries for another
+// (a docker.io key ends the index.docker.io fallback of every Docker Hub image).
 func (r *podResolver) decide(d *Decision, spec *corev1.PodSpec) {
-	add := func(p place, ref string) {
-		if ref == "" {
-			return // the API server's validation refuses it; nothing to pull
-		}
-		d.Images = append(d.Images, r.resolve(p, ref))
+	images := r.images(spec)
+	for i := range images {
+		r.choose(&images[i])
 	}
-	for _, c := range spec.Containers {
-		add(place{inContainer, c.Name}, c.Image)
+	final := r.keyring
+	if len(r.inject) > 0 {
+		final = registryauth.NewKeyring(r.finalSecrets()...)
 	}
-	for _, c := range spec.InitContainers {
-		add(place{inInitContainer, c.Name}, c.Image)
-	}
-	for _, c := range spec.EphemeralContainers {
-		add(place{inEphemeralContainer, c.Name}, c.Image)
-	}
-	for _, v := range spec.Volumes {
-		if v.Image != nil {
-			add(place{inImageVolume, v.Name}, v.Image.Reference)
-		}
+	for i := range images {
+		d.Images = append(d.Images, r.resolve(&images[i], final))
 	}
 }
 
-func (r *podResolver) resolve(p place, ref string) ImageDecision {
+func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
+	var out []podImage
+	add := func(p place, ref string, policy corev1.PullPolicy) {
+		if ref == "" {
+			return // the API server's validation refuses it; nothing to pull
+		}
+		pi := podImage{place: p, ref: ref, never: policy == corev1.PullNever}
+		pi.img, pi.err = registryauth.ParseImage(ref)
+		out = append(out, pi)
+	}
+	for _, c := range spec.Containers {
+		add(place{inContainer, c.Name}, c.Image, c.ImagePullPolicy)
+	}
+	for _, c := range spec.InitContainers {
+		add(place{inInitContainer, c.Name}, c.Image, c.ImagePullPolicy)
+	}
+	for _, c := range spec.EphemeralContainers {
+		add(place{inEphemeralContainer, c.Name}, c.Image, c.ImagePullPolicy)
+	}
+	for _, v := range spec.Volumes {
+		if v.Image != nil {
+			add(place{inImageVolume, v.Name}, v.Image.Reference, v.Image.PullPolicy)
+		}
+	}
+	return out
+}
+
+// choose picks the namespace secret to inject for an image the pod's own secrets do not
+// cover: the first in kubelet order, or with verification the first the registry accepts.
+// It injects even when the nodes' credentials match too: the kubelet tries the pod's
+// secrets first and keeps the node's as its fallback, and a cluster-wide pull secret
+// rarely reads a team's private repository.
+func (r *podResolver) choose(pi *podImage) {
+	if pi.err != nil || pi.never || r.broken != nil || len(r.keyring.Lookup(pi.img)) > 0 {
+		return
+	}
+	options := perSecret(r.f.Secrets.Candidates(pi.img))
+	pi.offers = options
+	if r.enforce {
+		pi.offers, pi.blocked = partition(options, r.allowed)
+	}
+	if len(pi.offers) == 0 {
+		return
+	}
+	// A secret already chosen for another image of this pod is tried first, so one secret
+	// serves both; candidates are still reported in the kubelet's order.
+	trying := pi.offers
+	if i := slices.IndexFunc(trying, func(o option) bool { return slices.Contains(r.inject, o.name) }); i > 0 {
+		trying = append([]option{trying[i]}, slices.Delete(slices.Clone(trying), i, i+1)...)
+	}
+	i, answers := r.v.firstAccepted(pi.img, trying)
+	switch {
+	case i >= 0:
+		r.add(trying[i].name)
+	case !allDefinite(answers):
+		// Could not ask the registry: attach the kubelet's first choice unverified; the
+		// failure policy decides whether the object is admitted.
+		r.add(trying[0].name)
+	default:
+		pi.refused = answers // attaching a refused secret would not help
+	}
+}
+
+func (r *podResolver) add(name string) {
+	if !slices.Contains(r.inject, name) {
+		r.inject = append(r.inject, name)
+	}
+}
+
+func (r *podResolver) injected(name string) bool { return slices.Contains(r.inject, name) }
+
+// finalSecrets returns the usable pull secrets of the final pod, in its imagePullSecrets
+// order: the effective ones, then those injected.
+func (r *podResolver) finalSecrets() []*registryauth.PullSecret {
+	var out []*registryauth.PullSecret
+	for _, name := range append(r.effective(), r.inject...) {
+		if s, ok := r.f.secret(name); ok && s.Usable() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *podResolver) effective() []string {
+	refs := r.listed
+	if len(refs) == 0 {
+		refs = r.fromSA
+	}
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		out = append(out, ref.Name)
+	}
+	return out
+}
+
+// resolve decides one image against the final pod: the credentials the kubelet will try, in
+// its order (the pod's secrets, the nodes' config, the credential provider plugins), and
+// with verification the first of them the registry accepts.
+func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDecision {
+	p, ref := pi.place, pi.ref
 	id := ImageDecision{Container: p.name, Image: ref, Candidates: []string{}, place: p}
-	img, err := registryauth.ParseImage(ref)
-	if err != nil {
+	if pi.err != nil {
 		id.Outcome = Rejected
-		id.Message = invalidReferenceMessage(p, ref, err)
+		id.Message = invalidReferenceMessage(p, ref, pi.err)
 		return id
 	}
+	img := pi.img
 	id.Registry, id.Repository = img.Registry, img.Repository
-
+	if pi.never {
+		id.Outcome = Local
+		id.Message = localMessage(p, ref)
+		return id
+	}
 	if r.broken != nil {
 		id.Outcome = Rejected
 		id.Secret = r.broken.Name
 		id.Message = brokenSecretMessage(p, ref, r.broken.Err)
 		return id
 	}
-	if ms := r.keyring.Lookup(img); len(ms) > 0 {
-		id = covered(id, Covered, ms, r.f.say(func() string { return coveredMessage(p, ref, ms[0], r.secretsOwner()) }))
-		return r.v.check(id, img, optionsOf(ms, secretSource))
-	}
-	if ms := r.f.Node.Lookup(img); len(ms) > 0 {
-		id = covered(id, Node, ms, r.f.say(func() string { return nodeMessage(p, ref, img) }))
-		return r.v.check(id, img, optionsOf(ms, nodeSource))
+	podMs := final.Lookup(img)
+	options := append(optionsOf(podMs, secretSource), nodeOptions(r.f.Node.Lookup(img))...)
+	provider, byProvider := registryauth.ProviderFor(r.f.Providers, img)
+	if len(options) == 0 && !byProvider {
+		return r.uncredentialed(id, pi)
 	}
 
-	options := perSecret(r.f.Secrets.Candidates(img))
-	usable, blocked := options, []option(nil)
-	if r.enforce {
-		usable, blocked = partition(options, r.allowed)
+	// The outcome names whose credential the kubelet tries first.
+	id.Outcome = Node
+	switch {
+	case len(podMs) > 0 && r.injected(podMs[0].Secret):
+		id.Outcome = Injected
+	case len(podMs) > 0:
+		id.Outcome = Covered
 	}
-	if len(usable) > 0 {
-		return r.injectFirstAccepted(id, img, usable)
+	id.Candidates = candidateNames(options, provider, byProvider)
+	id.Secret = id.Candidates[0] // the kubelet's first choice, until the registry says otherwise
+	if id.Outcome == Injected && len(pi.offers) > 0 {
+		id.Candidates = append(names(pi.offers), nodeNames(options)...)
+		if byProvider {
+			id.Candidates = append(id.Candidates, providerName(provider))
+		}
 	}
-	if len(blocked) > 0 {
-		id.Outcome, id.Candidates = Missing, []string{}
-		id.Message = mountableMessage(p, ref, img, blocked[0].name, r.saName, r.ns)
+	first := len(options) == 0
+	var answers []tried
+	if !first {
+		var i int
+		i, answers = r.v.firstAccepted(img, options)
+		if i >= 0 {
+			o := options[i]
+			id.Secret = o.name
+			switch {
+			case o.node:
+				id.Outcome = Node
+			case r.injected(o.name):
+				id.Outcome = Injected
+			default:
+				id.Outcome = Covered
+			}
+			id.Message = r.f.say(func() string { return r.usedMessage(id, img, o, answers) })
+			return id
+		}
+	}
+	if byProvider {
+		// Every credential pullguard can ask about was refused or none matched: the kubelet
+		// then asks the provider, whose token pullguard does not have.
+		id.Outcome, id.Secret = Node, providerName(provider)
+		id.Message = r.f.say(func() string { return providerMessage(p, ref, img, provider.Name, answers) })
+		return id
+	}
+	id.Outcome, id.Message = refused(p, ref, img, append(slices.Clone(pi.refused), answers...))
+	if id.Outcome == Indeterminate && len(podMs) > 0 && r.injected(podMs[0].Secret) {
+		id.Secret = podMs[0].Secret
+		id.Message += fmt.Sprintf("; pull secret %q would be attached unverified", id.Secret)
+	}
+	return id
+}
+
+// uncredentialed decides an image for which the final pod holds no credential: every offer
+// was refused, or enforce-mountable-secrets forbids them, or nothing matches at all.
+func (r *podResolver) uncredentialed(id ImageDecision, pi *podImage) ImageDecision {
+	p, ref, img := pi.place, pi.ref, pi.img
+	switch {
+	case len(pi.refused) > 0:
+		id.Candidates = names(pi.offers)
+		id.Outcome, id.Message = refused(p, ref, img, pi.refused)
+		return id
+	case len(pi.blocked) > 0:
+		id.Outcome = Missing
+		id.Message = mountableMessage(p, ref, img, pi.blocked[0].name, r.saName, r.ns)
 		return id
 	}
 	if outcome, vd, ok := r.v.verifyAnonymous(r.f, img); ok {
@@ -177,36 +340,22 @@ func (r *podResolver) resolve(p place, ref string) ImageDecision {
 	return id
 }
 
-// injectFirstAccepted injects the first candidate the registry accepts (without
-// verification, the first in kubelet order). A secret already chosen for another image of
-// this pod is tried first, so one secret serves both.
-func (r *podResolver) injectFirstAccepted(id ImageDecision, img registryauth.Image, options []option) ImageDecision {
-	id.Candidates = names(options) // reported in the kubelet's order; only the trying order changes
-	if i := slices.IndexFunc(options, func(o option) bool { return slices.Contains(r.inject, o.name) }); i > 0 {
-		options = append([]option{options[i]}, slices.Delete(slices.Clone(options), i, i+1)...)
+// usedMessage words an image that will pull with credential o, noting the credentials the
+// kubelet tries first in vain.
+func (r *podResolver) usedMessage(id ImageDecision, img registryauth.Image, o option, refusedFirst []tried) string {
+	var msg string
+	switch {
+	case o.node:
+		msg = nodeMessage(id.place, id.Image, img)
+	case id.Outcome == Injected:
+		msg = injectedMessage(id.place, id.Image, o.name, r.ns, img, r.template)
+	default:
+		msg = coveredMessage(id.place, id.Image, o.name, o.key, r.secretsOwner())
 	}
-	i, answers := r.v.firstAccepted(img, options)
-	pick := ""
-	if i >= 0 {
-		pick = options[i].name
-		id.Outcome = Injected
-		id.Message = r.f.say(func() string { return injectedMessage(id.place, id.Image, pick, r.ns, img, r.template) })
-	} else {
-		id.Outcome, id.Message = refused(id.place, id.Image, img, answers)
-		if id.Outcome == Indeterminate {
-			// Could not ask the registry: attach the kubelet's first choice unverified; the
-			// failure policy decides whether the object is admitted.
-			pick = options[0].name
-			id.Message += fmt.Sprintf("; pull secret %q would be attached unverified", pick)
-		}
+	if len(refusedFirst) > 0 {
+		msg += fmt.Sprintf("; the kubelet first tries %s in vain (%s)", refusedFirst[0].source, describe(img, refusedFirst[0]))
 	}
-	if pick != "" {
-		id.Secret = pick
-		if !slices.Contains(r.inject, pick) {
-			r.inject = append(r.inject, pick)
-		}
-	}
-	return id
+	return msg
 }
 
 // secretsOwner says whose the effective pull secrets are, for messages.
@@ -246,12 +395,30 @@ func (r *podResolver) patch() []PatchOp {
 	return []PatchOp{{Op: "add", Path: "/spec/imagePullSecrets", Value: refs}}
 }
 
-func covered(id ImageDecision, o Outcome, ms []registryauth.Match, msg string) ImageDecision {
+func covered(id ImageDecision, o Outcome, names []string, msg string) ImageDecision {
 	id.Outcome = o
-	id.Candidates = registryauth.SecretNames(ms)
+	id.Candidates = names
 	id.Secret = id.Candidates[0]
 	id.Message = msg
 	return id
+}
+
+// enforcesMountable reports whether the ServiceAccount admission plugin limits the account's
+// pods to the secrets it lists: it reads the annotation with strconv.ParseBool, so "True",
+// "1" and "t" count too.
+func enforcesMountable(sa *corev1.ServiceAccount) bool {
+	enforce, _ := strconv.ParseBool(sa.Annotations[EnforceMountableAnnotation])
+	return enforce
+}
+
+// allDefinite reports whether every answer is the registry's own.
+func allDefinite(answers []tried) bool {
+	for _, a := range answers {
+		if !a.verdict.Definite() {
+			return false
+		}
+	}
+	return true
 }
 
 // partition splits options into those whose secret is in allowed and the rest, in order.

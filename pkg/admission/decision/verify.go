@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -22,20 +23,31 @@ type ProbeRequest struct {
 }
 
 // option is a credential the kubelet may use for an image: its secret (or node source)
-// name, how messages call it, and the credential (nil: anonymous).
+// name, how messages call it, the key it matched under, and the credential (nil:
+// anonymous).
 type option struct {
 	name   string
 	source string
+	key    string
+	node   bool
 	cred   *registryauth.Credential
 }
 
-// verifier looks verdicts up, or lists the probes a decision needs while there are none.
+// verifier looks verdicts up, and lists the probes a decision still needs: in the first
+// round (no verdicts yet) every probe it would like to make; in later rounds those it has no
+// answer to yet, which count as unavailable until they are answered.
 type verifier struct {
 	on       bool
 	verdicts Verdicts
 	requests []ProbeRequest
 	seen     map[registryauth.ProbeKey]bool
 }
+
+// askAhead bounds how many of one image's credentials are asked about before the registry
+// has answered for the first: the kubelet's first choice is usually accepted, and a
+// namespace with 20,000 secrets for one registry must not become 20,000 probes. Later
+// rounds ask about the next ones if those were refused.
+const askAhead = 4
 
 func newVerifier(f *Facts) *verifier {
 	return &verifier{on: f.Verify, verdicts: f.Verdicts}
@@ -44,24 +56,28 @@ func newVerifier(f *Facts) *verifier {
 // planning reports whether the decision is only listing probes.
 func (v *verifier) planning() bool { return v.on && v.verdicts == nil }
 
-// verdict returns the answer to a probe; in planning it records the probe and returns false.
-// A probe with no answer (it did not finish in time) is unavailable.
-func (v *verifier) verdict(img registryauth.Image, o option) (registryauth.Verdict, bool) {
+// verdict returns the answer to a probe. Without one it records the probe (when ask is
+// set) and reports false in planning, or an unavailable verdict in a later round.
+func (v *verifier) verdict(img registryauth.Image, o option, ask bool) (registryauth.Verdict, bool) {
 	key := registryauth.ProbeKeyFor(img, o.cred)
-	if v.verdicts != nil {
-		if vd, ok := v.verdicts[key]; ok {
-			return vd, true
-		}
-		return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: "no answer in time"}, true
+	if vd, ok := v.verdicts[key]; ok {
+		return vd, true
 	}
-	if !v.seen[key] {
+	if ask && !v.seen[key] {
 		if v.seen == nil {
 			v.seen = map[registryauth.ProbeKey]bool{}
 		}
 		v.seen[key] = true
 		v.requests = append(v.requests, ProbeRequest{Key: key, Image: img, Credential: o.cred, Source: o.source})
 	}
-	return registryauth.Verdict{}, false
+	if v.verdicts == nil {
+		return registryauth.Verdict{}, false
+	}
+	reason := "no answer in time"
+	if !ask {
+		reason = "too many credentials to verify in one request"
+	}
+	return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: reason}, true
 }
 
 // tried is an option and the registry's answer to it.
@@ -71,20 +87,26 @@ type tried struct {
 }
 
 // firstAccepted asks about options in kubelet order and returns the index of the first the
-// registry accepts, or -1 with every answer; in planning, or with verification off, it
-// returns 0.
+// registry accepts (or that may not be asked: a skipped probe decides by matching alone)
+// with the answers before it, or -1 with every answer; in planning, or with verification
+// off, it returns 0.
 func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int, []tried) {
 	if !v.on {
 		return 0, nil
 	}
 	var answers []tried
+	unanswered := 0
 	for i, o := range options {
-		vd, ok := v.verdict(img, o)
+		answered := v.answered(img, o)
+		vd, ok := v.verdict(img, o, unanswered < askAhead)
+		if !answered {
+			unanswered++
+		}
 		if !ok {
 			continue
 		}
-		if vd.Status == registryauth.ProbeOK {
-			return i, nil
+		if vd.Status == registryauth.ProbeOK || vd.Status == registryauth.ProbeSkipped {
+			return i, answers
 		}
 		answers = append(answers, tried{o, vd})
 	}
@@ -94,8 +116,14 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 	return -1, answers
 }
 
-// check applies the registry's answers to the credentials the kubelet would try for a
-// decided image: the pull works if any is accepted, and that one is named.
+// answered reports whether the registry's answer (or a failure to get one) is in.
+func (v *verifier) answered(img registryauth.Image, o option) bool {
+	_, ok := v.verdicts[registryauth.ProbeKeyFor(img, o.cred)]
+	return ok
+}
+
+// check applies the registry's answers to the credentials a build would try for a decided
+// image: the pull works if any is accepted, and that one is named.
 func (v *verifier) check(id ImageDecision, img registryauth.Image, options []option) ImageDecision {
 	i, answers := v.firstAccepted(img, options)
 	if i >= 0 {
@@ -166,8 +194,8 @@ func (v *verifier) verifyAnonymous(f *Facts, img registryauth.Image) (Outcome, r
 	if !v.on {
 		return "", registryauth.Verdict{}, false
 	}
-	vd, ok := v.verdict(img, option{source: "an anonymous request"})
-	if !ok {
+	vd, ok := v.verdict(img, option{source: "an anonymous request"}, true)
+	if !ok || vd.Status == registryauth.ProbeSkipped {
 		return "", vd, false
 	}
 	switch vd.Status {
@@ -189,10 +217,52 @@ func secretSource(name string) string { return "secret " + quote(name) }
 
 func nodeSource(name string) string { return "the nodes' credentials (" + name + ")" }
 
+// nodePrefix marks the nodes' credentials among candidates: node:openshift-config/pull-secret.
+const nodePrefix = "node:"
+
 func optionsOf(ms []registryauth.Match, source func(string) string) []option {
 	out := make([]option, len(ms))
 	for i := range ms {
-		out[i] = option{name: ms[i].Secret, source: source(ms[i].Secret), cred: &ms[i].Credential}
+		out[i] = option{name: ms[i].Secret, source: source(ms[i].Secret), key: ms[i].Key, cred: &ms[i].Credential}
 	}
 	return out
+}
+
+// nodeOptions are the nodes' matching credentials, named node:<source>.
+func nodeOptions(ms []registryauth.Match) []option {
+	out := optionsOf(ms, nodeSource)
+	for i := range out {
+		out[i].name, out[i].node = nodePrefix+out[i].name, true
+	}
+	return out
+}
+
+// nodeNames returns the names of the node options among options, each once.
+func nodeNames(options []option) []string {
+	var out []string
+	for _, o := range options {
+		if o.node && !slices.Contains(out, o.name) {
+			out = append(out, o.name)
+		}
+	}
+	return out
+}
+
+// candidateNames lists every credential source the kubelet would try, each once, in its
+// order: the pod's secrets, the nodes' credentials, the credential provider.
+func candidateNames(options []option, p registryauth.CredentialProvider, byProvider bool) []string {
+	out := make([]string, 0, len(options)+1)
+	for _, o := range options {
+		if !slices.Contains(out, o.name) {
+			out = append(out, o.name)
+		}
+	}
+	if byProvider {
+		out = append(out, providerName(p))
+	}
+	return out
+}
+
+func providerName(p registryauth.CredentialProvider) string {
+	return nodePrefix + "credential-provider/" + p.Name
 }
