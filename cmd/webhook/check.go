@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pullguard/pullguard/pkg/admission/check"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -29,6 +30,11 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var cas stringList
 	fs.BoolVar(&o.Verify, "verify", false, "ask the registries whether credentials work and tags exist")
 	fs.DurationVar(&o.VerifyTimeout, "verify-timeout", 3*time.Second, "budget for the registry probes of one object")
+	fs.IntVar(&o.VerifyMaxProbes, "verify-max-probes", probe.DefaultMaxPerReview, "most registry probes one object may send; images past them are indeterminate")
+	fs.Func("verify-deny-networks", "comma list of `CIDRs` probes never connect to, checked on the resolved address; their images are decided by matching alone (default "+probe.DefaultDenyNetworks+")", func(s string) (err error) {
+		o.VerifyDenyNetworks, err = probe.ParseNetworks(s)
+		return err
+	})
 	fs.Var(&cas, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
 	fs.BoolVar(&o.Cluster, "cluster", false, "also read secrets, service accounts and namespaces from the cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "`path` of the kubeconfig for --cluster (default: $KUBECONFIG or ~/.kube/config)")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 // serveFlags are the flags of `webhook serve` (SPEC section 2).
@@ -50,6 +51,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.nodeFiles, "node-credentials-file", "`path` of a docker config.json every node already has (repeatable)")
 	fs.BoolVar(&f.verify, "verify", true, "probe registries to check credentials and tags")
 	fs.DurationVar(&f.verifyTimeout, "verify-timeout", 3*time.Second, "budget for all registry probes of one request")
+	fs.IntVar(&o.VerifyMaxProbes, "verify-max-probes", probe.DefaultMaxPerReview, "most registry probes one request may send; images past them are indeterminate")
+	fs.Func("verify-deny-networks", "comma list of `CIDRs` probes never connect to, checked on the resolved address; their images are decided by matching alone (default "+probe.DefaultDenyNetworks+")", func(s string) (err error) {
+		o.VerifyDenyNetworks, err = probe.ParseNetworks(s)
+		return err
+	})
 	fs.Var(&f.private, "private-registries", "comma list of registry `globs` that always need credentials")
 	fs.Var(&f.registryCAs, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
 	fs.StringVar(&f.exclude, "exclude-namespaces", strings.Join(server.DefaultExclude, ","), "comma list of namespace `globs` never touched (pullguard's own namespace is always excluded)")
@@ -70,6 +76,9 @@ func (f *serveFlags) complete() error {
 	o.Verify, o.VerifyTimeout, o.RegistryCAFiles = f.verify, f.verifyTimeout, f.registryCAs
 	if o.VerifyTimeout <= 0 {
 		return fmt.Errorf("--verify-timeout must be positive")
+	}
+	if o.VerifyMaxProbes <= 0 {
+		return fmt.Errorf("--verify-max-probes must be positive")
 	}
 	o.ExcludeNamespaces = nil
 	for _, ns := range strings.Split(f.exclude, ",") {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +47,11 @@ type Options struct {
 	Verify          bool
 	VerifyTimeout   time.Duration
 	RegistryCAFiles []string
+	// VerifyMaxProbes bounds the probes of one object (default probe.DefaultMaxPerReview);
+	// VerifyDenyNetworks are networks probes never connect to (nil: the default list, empty:
+	// none), as for `webhook serve`.
+	VerifyMaxProbes    int
+	VerifyDenyNetworks []netip.Prefix
 }
 
 // Validate reports a usage error.
@@ -101,7 +108,12 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 	}
 	var prober *probe.Prober
 	if o.Verify {
-		if prober, err = probe.New(probe.Options{CAFiles: o.RegistryCAFiles}); err != nil {
+		deny := o.VerifyDenyNetworks
+		if deny == nil {
+			deny = probe.MustParseNetworks(probe.DefaultDenyNetworks)
+		}
+		// One user's command has no tenants to share probes with: no namespace rate.
+		if prober, err = probe.New(probe.Options{CAFiles: o.RegistryCAFiles, MaxPerReview: o.VerifyMaxProbes, DenyNetworks: deny, NamespaceRate: math.MaxFloat64}); err != nil {
 			fmt.Fprintln(stderr, "error:", err)
 			return ExitUsage
 		}

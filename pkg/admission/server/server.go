@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -61,6 +62,14 @@ type Options struct {
 	Verify          bool
 	VerifyTimeout   time.Duration
 	RegistryCAFiles []string
+	// VerifyMaxProbes bounds the probes of one review (--verify-max-probes; default
+	// probe.DefaultMaxPerReview): images past it are indeterminate.
+	VerifyMaxProbes int
+	// VerifyDenyNetworks are networks probes never connect to (--verify-deny-networks);
+	// images whose registry resolves there are decided by matching alone. nil means
+	// probe.DefaultDenyNetworks; an empty slice denies nothing (tests with loopback
+	// registries).
+	VerifyDenyNetworks []netip.Prefix
 	// OwnNamespace is excluded too; read from POD_NAMESPACE or the service account mount
 	// when empty.
 	OwnNamespace string
@@ -92,6 +101,9 @@ func (o *Options) Validate() error {
 	}
 	if o.VerifyTimeout <= 0 {
 		o.VerifyTimeout = 3 * time.Second
+	}
+	if o.VerifyDenyNetworks == nil {
+		o.VerifyDenyNetworks = probe.MustParseNetworks(probe.DefaultDenyNetworks)
 	}
 	return nil
 }
@@ -143,7 +155,11 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.Verify {
-		s.Prober, err = probe.New(probe.Options{CAFiles: opts.RegistryCAFiles, Timeout: opts.VerifyTimeout + 2*time.Second, Observer: s.Metrics})
+		s.Prober, err = probe.New(probe.Options{
+			CAFiles: opts.RegistryCAFiles, Timeout: opts.VerifyTimeout + 2*time.Second,
+			MaxPerReview: opts.VerifyMaxProbes, DenyNetworks: opts.VerifyDenyNetworks,
+			Observer: s.Metrics, Log: opts.Log,
+		})
 		if err != nil {
 			return nil, err
 		}
