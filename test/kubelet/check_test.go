@@ -41,6 +41,7 @@ const (
 	kindInjectedList = "injected-list" // the final pod's added secrets are not the injected ones
 	kindBrokenInject = "broken-inject" // an injected secret makes the kubelet fail every pull
 	kindNotInjected  = "not-injected"  // a namespace secret would give the kubelet a credential, none was injected
+	kindFirst        = "first"         // the first decision (what admission and `check` report) does not describe the final pod
 	kindOracle       = "oracle"        // the test itself could not run the case
 )
 
@@ -90,11 +91,11 @@ func applyPatch(pod *corev1.Pod, ops []decision.PatchOp) (*corev1.Pod, error) {
 func check(node *kubeletNode, c podCase, stats map[string]int) []finding {
 	first, final, finalPod, err := pullguard(c)
 	if err != nil {
-		return []finding{{Kind: kindOracle, Detail: err.Error()}}
+		return []finding{{Kind: kindOracle, Sig: "setup", Detail: err.Error()}}
 	}
 	nodeKeyring, err := node.keyring(nodeConfig(c.Node))
 	if err != nil {
-		return []finding{{Kind: kindOracle, Detail: err.Error()}}
+		return []finding{{Kind: kindOracle, Sig: "setup", Detail: err.Error()}}
 	}
 	ns := c.namespace()
 	var out []finding
@@ -111,25 +112,28 @@ func check(node *kubeletNode, c podCase, stats map[string]int) []finding {
 		count("first decision: " + string(id.Outcome))
 	}
 	if len(final.Patch) > 0 {
-		out = append(out, finding{Kind: kindSecondPatch, Detail: fmt.Sprintf("the final pod (imagePullSecrets %q) gets patch %s", refNames(finalPod), mustJSON(final.Patch))})
+		out = append(out, finding{Kind: kindSecondPatch, Sig: "patched again", Detail: fmt.Sprintf("the final pod (imagePullSecrets %q) gets patch %s", refNames(finalPod), mustJSON(final.Patch))})
 	}
 	out = append(out, checkInjected(c, first, finalPod)...)
 
 	if len(final.Images) != len(c.Images) {
-		return append(out, finding{Kind: kindOracle, Detail: fmt.Sprintf("pullguard decided %d images of %d", len(final.Images), len(c.Images))})
+		return append(out, finding{Kind: kindOracle, Sig: "image count", Detail: fmt.Sprintf("pullguard decided %d images of %d", len(final.Images), len(c.Images))})
 	}
-	for _, id := range final.Images {
+	for i, id := range final.Images {
 		pull := kubeletLookup(finalPod, ns, nodeKeyring, id.Image)
 		if pull.err != nil {
 			count("kubelet fails every pull")
 			if id.Outcome != decision.Rejected {
-				out = append(out, finding{Kind: kindOutcome, Image: id.Image, Detail: fmt.Sprintf("kubelet fails the pull (%v); pullguard says %s", pull.err, id.Outcome)})
+				out = append(out, finding{Kind: kindOutcome, Image: id.Image, Sig: "kubelet fails: " + string(id.Outcome), Detail: fmt.Sprintf("kubelet fails the pull (%v); pullguard says %s", pull.err, id.Outcome)})
+			}
+			if o := first.Images[i].Outcome; o != decision.Rejected {
+				out = append(out, finding{Kind: kindFirst, Image: id.Image, Sig: "kubelet fails: " + string(o), Detail: fmt.Sprintf("kubelet fails the pull (%v); the first decision says %s", pull.err, o)})
 			}
 			continue
 		}
 		sources, err := kubeletSources(pull.creds)
 		if err != nil {
-			out = append(out, finding{Kind: kindOracle, Image: id.Image, Detail: err.Error()})
+			out = append(out, finding{Kind: kindOracle, Image: id.Image, Sig: "unknown credential", Detail: err.Error()})
 			continue
 		}
 		shape := shapeOf(sources)
@@ -141,6 +145,9 @@ func check(node *kubeletNode, c podCase, stats map[string]int) []finding {
 		if want, secret := expectedOutcome(sources); id.Outcome != want || (secret != "" && id.Secret != secret) {
 			out = append(out, finding{Kind: kindOutcome, Image: id.Image, Sig: fmt.Sprintf("kubelet %v: %s, pullguard %s %v", shape, want, id.Outcome, positions([]string{id.Secret}, sources)),
 				Detail: fmt.Sprintf("kubelet tries %q, so %s %s; pullguard says %s %s", sources, want, secret, id.Outcome, id.Secret)})
+		}
+		if f, ok := checkFirst(c, first.Images[i], sources, shape); !ok {
+			out = append(out, f)
 		}
 		if !slices.ContainsFunc(sources, isPodSecret) {
 			out = append(out, checkNotInjected(c, finalPod, ns, nodeKeyring, id.Image, shape)...)
@@ -191,6 +198,23 @@ func positions(names, sources []string) []string {
 	return out
 }
 
+// checkFirst: the first decision's outcomes describe the final pod too (SPEC section 5:
+// after injection every image is resolved again), except that an image whose first source
+// is an injected secret is "injected", and its Candidates list the namespace's offers in
+// name order (SPEC section 2), so they are not compared.
+func checkFirst(c podCase, id decision.ImageDecision, sources, shape []string) (finding, bool) {
+	want, secret := expectedOutcome(sources)
+	if want == decision.Covered && !slices.Contains(c.Refs, secret) {
+		want = decision.Injected
+	}
+	candidatesOK := want == decision.Injected || slices.Equal(id.Candidates, sources)
+	if id.Outcome == want && (secret == "" || id.Secret == secret) && candidatesOK {
+		return finding{}, true
+	}
+	return finding{Kind: kindFirst, Image: id.Image, Sig: fmt.Sprintf("kubelet %v: %s, pullguard %s %v candidates %v", shape, want, id.Outcome, positions([]string{id.Secret}, sources), positions(id.Candidates, sources)),
+		Detail: fmt.Sprintf("on the final pod the kubelet tries %q, so %s %s; the first decision says %s %s, candidates %q", sources, want, secret, id.Outcome, id.Secret, id.Candidates)}, false
+}
+
 // checkInjected: the secrets the patch added are exactly those the first decision reports as
 // injected, each once, and none of them makes the kubelet fail every pull.
 func checkInjected(c podCase, first *decision.Decision, finalPod *corev1.Pod) []finding {
@@ -203,11 +227,11 @@ func checkInjected(c podCase, first *decision.Decision, finalPod *corev1.Pod) []
 	added := refNames(finalPod)[len(c.Refs):]
 	var out []finding
 	if !slices.Equal(slices.Sorted(slices.Values(added)), slices.Sorted(slices.Values(injected))) {
-		out = append(out, finding{Kind: kindInjectedList, Detail: fmt.Sprintf("the patch added %q; the first decision injected %q", added, injected)})
+		out = append(out, finding{Kind: kindInjectedList, Sig: "patch and injected outcomes differ", Detail: fmt.Sprintf("the patch added %q; the first decision injected %q", added, injected)})
 	}
 	for _, name := range added {
 		if s, ok := c.spec(name); ok && s.Kind.breaksPulls() && !brokenRef(c) {
-			out = append(out, finding{Kind: kindBrokenInject, Detail: fmt.Sprintf("injected %q (%s): the kubelet now fails every pull of the pod", name, s.Kind)})
+			out = append(out, finding{Kind: kindBrokenInject, Sig: "injected " + s.Kind.String(), Detail: fmt.Sprintf("injected %q (%s): the kubelet now fails every pull of the pod", name, s.Kind)})
 		}
 	}
 	return out

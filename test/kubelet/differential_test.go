@@ -82,7 +82,7 @@ func TestPodsAgainstKubelet(t *testing.T) {
 			sigs = append(sigs, fmt.Sprintf("  %5d × %s", n, sig))
 		}
 		slices.Sort(sigs)
-		t.Errorf("%s: %d of %d pods disagree with the kubelet, %d different ways (images × shape):\n%s\nminimal reproductions:\n%s",
+		t.Errorf("%s: %d of %d pods disagree with the kubelet, %d different ways (count × signature):\n%s\nminimal reproductions:\n%s",
 			k, r.pods, *cases, len(r.sigs), strings.Join(sigs, "\n"), strings.Join(r.shown, "\n\n"))
 	}
 	t.Logf("%d pods, %d images, %d disagreeing, in %v", *cases, images, failing, time.Since(start).Round(time.Millisecond))
