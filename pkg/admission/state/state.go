@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -76,9 +75,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	// selecting on the server means opaque secrets are never even listed. The reflectors
 	// feed parsed secrets straight into the store (see secretSink).
 	for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
-		selector := "type=" + string(typ)
-		lw := cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "secrets", metav1.NamespaceAll,
-			func(o *metav1.ListOptions) { o.FieldSelector = selector })
+		lw := secretListWatch(client, typ)
 		sink := newSecretSink(s.secrets)
 		s.reflectors = append(s.reflectors, cache.NewReflectorWithOptions(lw, &corev1.Secret{}, sink, cache.ReflectorOptions{Name: "pullguard " + string(typ)}))
 		s.synced = append(s.synced, sink.synced.Load)
