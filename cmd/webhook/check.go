@@ -26,6 +26,9 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&o.Namespace, "n", "default", "same as --namespace")
 	fs.Var(&private, "private-registries", "comma list of registry `globs` that always need credentials")
 	fs.Var(&nodeFiles, "node-credentials-file", "`path` of a docker config.json every node has (repeatable)")
+	var nodeSecrets stringList
+	fs.Var(&nodeSecrets, "node-credentials", "`namespace/name` of a pull secret every node has, from the input or --cluster (repeatable)")
+	fs.StringVar(&o.ImageCredentialProviderConfig, "image-credential-provider-config", "", "the kubelet's CredentialProviderConfig `file` (or directory): images its providers match are the nodes' to pull")
 	fs.StringVar(&o.Output, "o", "text", "output `format`: text or json")
 	var cas stringList
 	fs.BoolVar(&o.Verify, "verify", false, "ask the registries whether credentials work and tags exist")
@@ -52,7 +55,7 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "error: unexpected arguments %q (give files with -f)\n", fs.Args())
 		return check.ExitUsage
 	}
-	o.Files, o.NodeCredentialFiles, o.PrivateRegistries = files, nodeFiles, private.patterns
+	o.Files, o.NodeCredentialFiles, o.NodeCredentialSecrets, o.PrivateRegistries = files, nodeFiles, nodeSecrets, private.patterns
 	o.RegistryCAFiles = cas
 	return check.Run(ctx, o, stdin, stdout, stderr)
 }

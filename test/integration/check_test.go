@@ -82,3 +82,27 @@ func TestCheckAgainstTheCluster(t *testing.T) {
 		t.Errorf("audit outcomes %q", got)
 	}
 }
+
+// TestCheckClusterNodeCredentials: `check --cluster --node-credentials NS/NAME` reads the
+// nodes' pull secret from the cluster, as serve does, and gives serve's answers.
+func TestCheckClusterNodeCredentials(t *testing.T) {
+	global := namespace(t, "global-config", nil)
+	pullSecret(t, global, "pull-secret", "node.private.test")
+	ns := namespace(t, "audit-node", nil)
+	manifest := podYAML(ns, "web", nil, "app=node.private.test/acme/app:1")
+
+	code, doc, stderr := runCheck(t, manifest, check.Options{NodeCredentialSecrets: []string{global + "/pull-secret"}})
+	if code != check.ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got, want := strings.Join(outcomes(doc), " "), "node:node:"+global+"/pull-secret"; got != want {
+		t.Errorf("outcomes %q, want %q", got, want)
+	}
+	// Without it, the same pod would be denied.
+	if code, _, _ = runCheck(t, manifest, check.Options{}); code != check.ExitDenied {
+		t.Errorf("without --node-credentials: exit %d, want %d", code, check.ExitDenied)
+	}
+	if code, _, stderr = runCheck(t, manifest, check.Options{NodeCredentialSecrets: []string{global + "/absent"}}); code != check.ExitUsage || !strings.Contains(stderr, "absent") {
+		t.Errorf("a node secret that does not exist: exit %d, %q", code, stderr)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission/verify"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
+	"github.com/pullguard/pullguard/pkg/registryauth/providerconfig"
 )
 
 // Exit codes.
@@ -35,6 +36,11 @@ type Options struct {
 	PrivateRegistries registryauth.Patterns
 	// NodeCredentialFiles are docker config.json files every node has.
 	NodeCredentialFiles []string
+	// NodeCredentialSecrets are namespace/name of pull secrets every node has
+	// (openshift-config/pull-secret), read from the input files or, with Cluster, the cluster.
+	NodeCredentialSecrets []string
+	// ImageCredentialProviderConfig is the kubelet's CredentialProviderConfig.
+	ImageCredentialProviderConfig string
 	// Output is "text" or "json".
 	Output string
 	// Cluster reads secrets, service accounts and namespaces of the objects' namespaces from
@@ -83,14 +89,14 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 		return ExitUsage
 	}
 	w := newWorld(o.PrivateRegistries)
-	for _, path := range o.NodeCredentialFiles {
-		if err := w.addNodeCredentialsFile(path); err != nil {
-			fmt.Fprintln(stderr, "error:", err)
+	if o.ImageCredentialProviderConfig != "" {
+		if w.providers, err = providerconfig.Load(o.ImageCredentialProviderConfig); err != nil {
+			fmt.Fprintln(stderr, "error: --image-credential-provider-config:", err)
 			return ExitUsage
 		}
 	}
 	if o.Cluster {
-		if err := w.loadCluster(ctx, o.Kubeconfig, namespaces(objs, o.Namespace)); err != nil {
+		if err := w.loadCluster(ctx, o.Kubeconfig, namespaces(objs, o.Namespace), o.NodeCredentialSecrets); err != nil {
 			fmt.Fprintln(stderr, "error:", err)
 			return ExitUsage
 		}
@@ -104,6 +110,19 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 			w.addServiceAccount(ns, v)
 		case *corev1.Namespace:
 			w.namespaces[v.Name] = v
+		}
+	}
+	// The nodes' credentials in the order serve reads them: the secrets, then the files.
+	for _, ref := range o.NodeCredentialSecrets {
+		if err := w.addNodeCredentialsSecret(ref); err != nil {
+			fmt.Fprintln(stderr, "error: --node-credentials:", err)
+			return ExitUsage
+		}
+	}
+	for _, path := range o.NodeCredentialFiles {
+		if err := w.addNodeCredentialsFile(path); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return ExitUsage
 		}
 	}
 	var prober *probe.Prober

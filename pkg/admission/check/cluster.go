@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +15,7 @@ import (
 // loadCluster reads, for each namespace, its pull secrets (both docker types, selected on
 // the server), its service accounts and its labels from the cluster of kubeconfig (the
 // usual loading rules when empty).
-func (w *world) loadCluster(ctx context.Context, kubeconfig string, namespaces []string) error {
+func (w *world) loadCluster(ctx context.Context, kubeconfig string, namespaces, nodeSecrets []string) error {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
@@ -26,6 +27,20 @@ func (w *world) loadCluster(ctx context.Context, kubeconfig string, namespaces [
 		return fmt.Errorf("--cluster: %w", err)
 	}
 	core := client.CoreV1()
+	for _, ref := range nodeSecrets {
+		ns, name, _ := strings.Cut(ref, "/")
+		if ns == "" || name == "" {
+			continue // reported with the flag's other errors
+		}
+		secret, err := core.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("--cluster: reading node credentials %s: %w", ref, err)
+		default:
+			w.addSecret(ns, secret)
+		}
+	}
 	for _, ns := range namespaces {
 		for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
 			list, err := core.Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(typ)})

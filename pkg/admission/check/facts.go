@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -17,6 +18,7 @@ type world struct {
 	accounts   map[string]decision.ServiceAccountMap
 	namespaces map[string]*corev1.Namespace
 	node       *registryauth.Keyring
+	providers  []registryauth.CredentialProvider
 	private    registryauth.Patterns
 
 	indexes map[string]*registryauth.SecretIndex
@@ -55,6 +57,29 @@ func (w *world) addServiceAccount(ns string, sa *corev1.ServiceAccount) {
 	w.accounts[ns][sa.Name] = sa
 }
 
+// addNodeCredentialsSecret adds the pull secret namespace/name, read from the input or the
+// cluster, to the nodes' credentials, named as serve names it.
+func (w *world) addNodeCredentialsSecret(ref string) error {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("%q is not namespace/name", ref)
+	}
+	s, ok := w.secrets[ns][name]
+	if !ok {
+		return fmt.Errorf("pull secret %s is in neither the input nor, with --cluster, the cluster", ref)
+	}
+	if s.Err != nil {
+		return fmt.Errorf("%s: %w", ref, s.Err)
+	}
+	named := *s
+	named.Name = ref
+	if w.node == nil {
+		w.node = &registryauth.Keyring{}
+	}
+	w.node.Add(&named)
+	return nil
+}
+
 // addNodeCredentialsFile reads a docker config.json every node has.
 func (w *world) addNodeCredentialsFile(path string) error {
 	raw, err := os.ReadFile(path)
@@ -87,6 +112,7 @@ func (w *world) facts(ns string) *decision.Facts {
 		Secrets:           x,
 		ServiceAccounts:   w.accounts[ns],
 		Node:              w.node,
+		Providers:         w.providers,
 		PrivateRegistries: w.private,
 	}
 }

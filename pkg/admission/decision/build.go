@@ -171,7 +171,7 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 		id.Message = anonymousMessage(p, ref, img)
 		return id, true
 	}
-	why := nearMisses(b.f.Secrets.Keyring(), img, "")
+	why := nearMisses(b.f.ctx(), b.f.Secrets.Keyring(), img, "")
 	why = append(why, malformedFor(b.f, img)...)
 	if len(b.saSecrets) > 0 {
 		why = append([]string{fmt.Sprintf("none of service account %q's secrets matches", b.saName)}, why...)

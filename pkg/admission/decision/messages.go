@@ -90,10 +90,9 @@ func because(why []string) string {
 
 // nearMisses explains the keys of k that look meant for the image but do not match it. Only
 // keys that could be meant for it are looked at, within registryauth.NearMissBudget.
-func nearMisses(k *registryauth.Keyring, img registryauth.Image, where string) []string {
+func nearMisses(ctx context.Context, k *registryauth.Keyring, img registryauth.Image, where string) []string {
 	var out []string
-	// TODO(lead): pass the review's context once Facts carries it.
-	for _, miss := range k.NearMisses(context.TODO(), img) {
+	for _, miss := range k.NearMisses(ctx, img) {
 		for _, name := range miss.Secrets {
 			s := "secret " + quote(name)
 			if where != "" {
@@ -109,7 +108,7 @@ func nearMisses(k *registryauth.Keyring, img registryauth.Image, where string) [
 // image: those whose readable keys match it or nearly do, and those with no readable key.
 func malformedFor(f *Facts, img registryauth.Image) []string {
 	var out []string
-	ctx := context.TODO() // TODO(lead): the review's context, once Facts carries it
+	ctx := f.ctx()
 	for _, s := range f.Secrets.Malformed() {
 		if ctx.Err() != nil {
 			break

@@ -368,8 +368,8 @@ func (r *podResolver) secretsOwner() string {
 
 // explain gathers why secrets that look meant for the image do not match it.
 func (r *podResolver) explain(img registryauth.Image) []string {
-	why := nearMisses(r.keyring, img, r.secretsOwner())
-	why = append(why, nearMisses(r.f.Secrets.Keyring(), img, "")...)
+	why := nearMisses(r.f.ctx(), r.keyring, img, r.secretsOwner())
+	why = append(why, nearMisses(r.f.ctx(), r.f.Secrets.Keyring(), img, "")...)
 	why = append(why, r.ignored...)
 	return append(why, malformedFor(r.f, img)...)
 }

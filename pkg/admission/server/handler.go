@@ -90,7 +90,7 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		vctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.VerifyTimeout)
 		defer cancel()
 	}
-	d, ok := verify.Decide(vctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
+	d, ok := verify.Decide(vctx, obj, h.facts(ctx, req.Namespace), h.Prober, h.VerifyTimeout)
 	if !ok {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -100,17 +100,19 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		if changed, err := h.State.Refresh(ctx, req.Namespace); err != nil {
 			h.Log.Warn("could not confirm the namespace's pull secrets", "namespace", req.Namespace, "error", err.Error())
 		} else if changed {
-			d, _ = verify.Decide(vctx, obj, h.facts(req.Namespace), h.Prober, h.VerifyTimeout)
+			d, _ = verify.Decide(vctx, obj, h.facts(ctx, req.Namespace), h.Prober, h.VerifyTimeout)
 		}
 	}
 	h.Metrics.countImages(d)
 	return h.respond(req, d, policy)
 }
 
-// facts returns the namespace's facts for an admission review: only failures are worded.
-func (h *Handler) facts(ns string) *decision.Facts {
+// facts returns the namespace's facts for an admission review: only failures are worded,
+// and explanations stop when the review's context ends.
+func (h *Handler) facts(ctx context.Context, ns string) *decision.Facts {
 	f := h.State.Facts(ns)
 	f.FailureMessagesOnly = true
+	f.Context = ctx
 	return f
 }
 
@@ -152,11 +154,12 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 			lines = append(lines, fmt.Sprintf("namespace %q is %s=closed, so what cannot be verified is denied", req.Namespace, decision.FailurePolicyLabel))
 		}
 		if len(lines) > 0 {
+			warnings = append(warnings, messages(d.Local())...)
 			h.Log.Info("denied", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
 			return admission.Denied(strings.Join(lines, "\n")).WithWarnings(warnings...), resultDenied
 		}
 	}
-	warnings = append(warnings, messages(append(failed, undecided...))...)
+	warnings = append(warnings, messages(append(append(failed, undecided...), d.Local()...))...)
 	result := resultAllowed
 	resp := admission.Allowed("")
 	if len(d.Patch) > 0 && !h.Workloads {

@@ -30,6 +30,9 @@ type Options struct {
 	NodeCredentialSecrets []types.NamespacedName
 	// NodeCredentialFiles are docker config.json files every node already has.
 	NodeCredentialFiles []string
+	// CredentialProviders are the kubelet's credential provider plugins
+	// (--image-credential-provider-config).
+	CredentialProviders []registryauth.CredentialProvider
 	// PrivateRegistries always need a credential.
 	PrivateRegistries registryauth.Patterns
 	// Defaults is the policy of namespaces without labels.
@@ -137,6 +140,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 		Secrets:               s.secrets.index(ns),
 		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
 		Node:                  s.node.Load(),
+		Providers:             s.opts.CredentialProviders,
 		PrivateRegistries:     s.opts.PrivateRegistries,
 		ServiceAccountApplied: true,
 	}
