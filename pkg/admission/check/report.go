@@ -82,6 +82,8 @@ func (r *report) add(obj manifest.Object, d *decision.Decision, p decision.Polic
 		o.verdict = warned
 	case len(d.Patch) > 0:
 		o.verdict = patched
+	case len(d.Local()) > 0:
+		o.verdict = warned // admission warns that the image must already be on the node
 	default:
 		o.verdict = admitted
 	}
