@@ -320,3 +320,25 @@ spec:
 		},
 	})
 }
+
+// TestSkippedProbes: a registry in --verify-deny-networks is never contacted; its images
+// are decided by matching alone, as with verification off.
+func TestSkippedProbes(t *testing.T) {
+	skipped := registryauth.Verdict{Status: registryauth.ProbeSkipped, Reason: "the registry's address is in --verify-deny-networks"}
+	runKubeletCases(t, []kubeletCase{
+		{
+			name:      "a skipped probe of a candidate: injected unverified, like --verify=false",
+			obj:       quayPod,
+			secrets:   []ns{{name: "quay", keys: []string{"quay.io"}}},
+			answers:   answers{"quay": skipped},
+			want:      []string{"injected:quay"},
+			wantPatch: `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"quay"}]}]`,
+		},
+		{
+			name:    "a skipped anonymous probe: anonymous, not indeterminate",
+			obj:     quayPod,
+			answers: answers{"": skipped},
+			want:    []string{"anonymous"},
+		},
+	})
+}
