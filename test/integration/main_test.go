@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"slices"
@@ -23,6 +24,9 @@ import (
 // testPassword is the only credential the tests use; it must never appear in logs or
 // messages.
 const testPassword = "not-a-real-password"
+
+// testUser is the username of every test pull secret.
+const testUser = "ci-bot"
 
 // privateRegistries are the registries the suite's webhook treats as private.
 const privateRegistries = "*.private.test"
@@ -68,14 +72,26 @@ func run(m *testing.M) int {
 	defer webhook.Stop()
 	fmt.Fprintf(os.Stderr, "integration: cluster and webhook up in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
-	if code == 0 {
-		// Whatever happened, no credential may have reached the logs.
-		if strings.Contains(webhook.Logs(), testPassword) {
-			fmt.Fprintln(os.Stderr, "integration: the webhook logged a credential")
-			return 1
-		}
+	// Whatever happened, passed or failed, no credential may have reached the logs: a
+	// failing test is exactly when a credential is most likely to be logged.
+	if leaked := leakedCredentials(webhook.Logs()); len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "integration: the webhook logged a credential (%s)\n", strings.Join(leaked, ", "))
+		return 1
 	}
 	return code
+}
+
+// leakedCredentials names the forms of the test credential that text shows: the password,
+// and the docker config auth field that carries it.
+func leakedCredentials(text string) []string {
+	var leaked []string
+	if strings.Contains(text, testPassword) {
+		leaked = append(leaked, "the password")
+	}
+	if strings.Contains(text, base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))) {
+		leaked = append(leaked, "the auth field")
+	}
+	return leaked
 }
 
 // namespace creates a namespace with labels and its default service account.
@@ -85,7 +101,7 @@ func namespace(t *testing.T, name string, labels map[string]string, saPullSecret
 
 // pullSecret creates a pull secret for one registry key.
 func pullSecret(t *testing.T, ns, name, registry string) {
-	cluster.CreatePullSecret(t, ns, name, registry, "ci-bot", testPassword)
+	cluster.CreatePullSecret(t, ns, name, registry, testUser, testPassword)
 }
 
 // kubectl runs kubectl and fails the test on an error unless wantErr.
