@@ -26,15 +26,21 @@ type podFields struct {
 		Volumes                  []struct {
 			Name  string `json:"name"`
 			Image *struct {
-				Reference string `json:"reference"`
+				Reference  string            `json:"reference"`
+				PullPolicy corev1.PullPolicy `json:"pullPolicy"`
 			} `json:"image"`
 		} `json:"volumes"`
 	} `json:"spec"`
 }
 
 type namedImage struct {
-	Name  string `json:"name"`
-	Image string `json:"image"`
+	Name            string            `json:"name"`
+	Image           string            `json:"image"`
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy"`
+}
+
+func (c namedImage) container() corev1.Container {
+	return corev1.Container{Name: c.Name, Image: c.Image, ImagePullPolicy: c.ImagePullPolicy}
 }
 
 // decodePod reads the fields decisions need from a raw Pod.
@@ -48,18 +54,18 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 	s := &pod.Spec
 	s.ServiceAccountName, s.DeprecatedServiceAccount, s.ImagePullSecrets = f.Spec.ServiceAccountName, f.Spec.DeprecatedServiceAccount, f.Spec.ImagePullSecrets
 	for _, c := range f.Spec.Containers {
-		s.Containers = append(s.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+		s.Containers = append(s.Containers, c.container())
 	}
 	for _, c := range f.Spec.InitContainers {
-		s.InitContainers = append(s.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
+		s.InitContainers = append(s.InitContainers, c.container())
 	}
 	for _, c := range f.Spec.EphemeralContainers {
-		s.EphemeralContainers = append(s.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image}})
+		s.EphemeralContainers = append(s.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image, ImagePullPolicy: c.ImagePullPolicy}})
 	}
 	for _, v := range f.Spec.Volumes {
 		vol := corev1.Volume{Name: v.Name}
 		if v.Image != nil {
-			vol.Image = &corev1.ImageVolumeSource{Reference: v.Image.Reference}
+			vol.Image = &corev1.ImageVolumeSource{Reference: v.Image.Reference, PullPolicy: v.Image.PullPolicy}
 		}
 		s.Volumes = append(s.Volumes, vol)
 	}

@@ -21,14 +21,16 @@ metadata: {name: web, generateName: web-, namespace: team-a, labels: {app: web}}
 spec:
   serviceAccountName: deployer
   imagePullSecrets: [{name: mine}]
-  initContainers: [{name: init, image: "ghcr.io/acme/init:1", command: [sh]}]
+  initContainers: [{name: init, image: "ghcr.io/acme/init:1", command: [sh], imagePullPolicy: Never}]
   containers:
   - {name: app, image: "quay.io/acme/app:1", ports: [{containerPort: 80}], resources: {limits: {memory: 1Gi}}}
   - {name: side, image: "registry.redhat.io/ubi9/ubi:9.4"}
-  ephemeralContainers: [{name: debug, image: "busybox"}]
+  - {name: cached, image: "registry.redhat.io/ubi9/ubi-minimal:9.4", imagePullPolicy: Never}
+  ephemeralContainers: [{name: debug, image: "busybox", imagePullPolicy: Never}]
   volumes:
   - {name: data, emptyDir: {}}
   - {name: models, image: {reference: "quay.io/acme/models:v2"}}
+  - {name: weights, image: {reference: "registry.redhat.io/acme/weights:v1", pullPolicy: Never}}
 `
 	raw, err := yaml.YAMLToJSON([]byte(doc))
 	if err != nil {
@@ -53,8 +55,12 @@ spec:
 	if string(ja) != string(jb) {
 		t.Fatalf("decisions differ:\nfull    %s\nreduced %s", ja, jb)
 	}
-	if len(b.Images) != 5 {
-		t.Fatalf("want 5 images decided, got %d", len(b.Images))
+	if len(b.Images) != 7 {
+		t.Fatalf("want 7 images decided, got %d", len(b.Images))
+	}
+	// imagePullPolicy: Never reaches the decision from every place an image can be.
+	if got := b.Count(decision.Local); got != 4 {
+		t.Fatalf("want 4 images local (imagePullPolicy Never), got %d", got)
 	}
 	if _, err := decodePod([]byte(`{"spec":{"containers":"x"}}`)); err == nil {
 		t.Fatal("a malformed pod must not decode")
