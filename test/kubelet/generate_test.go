@@ -41,8 +41,8 @@ var (
 	imagePaths = []string{"nginx", "library/nginx", "org/app", "organization/app", "org", "org/app/sub", "acme/api", "library", "team-a/app"}
 	imageTails = []string{"", "", ":1.0", "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
 	keyPaths   = []string{"", "", "", "", "/", "/org", "/organization", "/org/", "/org/app", "/library", "/library/nginx", "/acme",
-		"/v1/", "/v2/", "/v1/org", "/v2/library", "/v1", "/Org", "/%zz"}
-	keySchemes  = []string{"", "", "", "https://", "http://"}
+		"/v1/", "/v2/", "/v1/org", "/v2/library", "/v1", "/Org", "/%zz", "/%6Frg", "//org", "/org?x=1", "#org"}
+	keySchemes  = []string{"", "", "", "https://", "http://", "HTTPS://", " "}
 	secretNames = []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
 )
 
@@ -98,8 +98,10 @@ func (g *generator) entries(fams []family, n int) []entry {
 
 func (g *generator) kind() secretKind {
 	switch n := g.r.IntN(200); {
-	case n < 120:
+	case n < 112:
 		return configJSON
+	case n < 120:
+		return configJSONCapitalized
 	case n < 170:
 		return dockercfg
 	case n < 178:

@@ -41,18 +41,19 @@ type entry struct {
 type secretKind int
 
 const (
-	configJSON     secretKind = iota // kubernetes.io/dockerconfigjson with {"auths": ...}
-	dockercfg                        // kubernetes.io/dockercfg, keys at the top level
-	dockercfgAuths                   // a .dockercfg that also holds an "auths" key
-	noAuthsWrapper                   // a .dockerconfigjson with its keys at the top level
-	opaqueType                       // type Opaque holding a .dockerconfigjson
-	emptyData                        // kubernetes.io/dockerconfigjson with no data
-	badJSON                          // truncated JSON: the kubelet fails every pull of the pod
-	badAuth                          // an "auth" that is not base64 of user:password: the same
+	configJSON            secretKind = iota // kubernetes.io/dockerconfigjson with {"auths": ...}
+	dockercfg                               // kubernetes.io/dockercfg, keys at the top level
+	dockercfgAuths                          // a .dockercfg that also holds an "auths" key
+	noAuthsWrapper                          // a .dockerconfigjson with its keys at the top level
+	opaqueType                              // type Opaque holding a .dockerconfigjson
+	emptyData                               // kubernetes.io/dockerconfigjson with no data
+	badJSON                                 // truncated JSON: the kubelet fails every pull of the pod
+	badAuth                                 // an "auth" that is not base64 of user:password: the same
+	configJSONCapitalized                   // {"Auths": ...}: encoding/json matches field names case-insensitively
 )
 
 func (k secretKind) String() string {
-	return [...]string{"dockerconfigjson", "dockercfg", "dockercfg+auths", "dockerconfigjson-without-auths", "opaque", "empty", "bad-json", "bad-auth"}[k]
+	return [...]string{"dockerconfigjson", "dockercfg", "dockercfg+auths", "dockerconfigjson-without-auths", "opaque", "empty", "bad-json", "bad-auth", "dockerconfigjson-Auths"}[k]
 }
 
 // breaksPulls says whether the kubelet fails every pull of a pod listing such a secret
@@ -123,6 +124,8 @@ func (s secretSpec) secret() corev1.Secret {
 	switch s.Kind {
 	case configJSON:
 		sec.Data = map[string][]byte{corev1.DockerConfigJsonKey: mustJSON(map[string]any{"auths": keys})}
+	case configJSONCapitalized:
+		sec.Data = map[string][]byte{corev1.DockerConfigJsonKey: mustJSON(map[string]any{"Auths": keys})}
 	case dockercfg:
 		sec.Type = corev1.SecretTypeDockercfg
 		sec.Data = map[string][]byte{corev1.DockerConfigKey: mustJSON(keys)}
