@@ -44,6 +44,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "`address` of Prometheus /metrics (0 disables)")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "`address` of /healthz and /readyz (0 disables)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the admission endpoint")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM CA bundle `path`: when set, the admission endpoint requires a client certificate it signed (the API server's), reloaded on change")
+	fs.DurationVar(&o.DrainDelay, "drain-delay", 10*time.Second, "after SIGTERM, how long /readyz fails while reviews are still answered, before the server shuts down")
 	fs.BoolVar(&o.Profiling, "profiling", false, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	fs.StringVar(&f.mode, "default-mode", string(decision.Enforce), "`mode` of namespaces without the pullguard.io/mode label: enforce, warn or off")
 	fs.StringVar(&f.failure, "default-failure-policy", string(decision.FailOpen), "`policy` of namespaces without the pullguard.io/failure-policy label: open or closed")
@@ -79,6 +81,9 @@ func (f *serveFlags) complete() error {
 	}
 	if o.VerifyMaxProbes <= 0 {
 		return fmt.Errorf("--verify-max-probes must be positive")
+	}
+	if o.DrainDelay < 0 {
+		return fmt.Errorf("--drain-delay must not be negative")
 	}
 	o.ExcludeNamespaces = nil
 	for _, ns := range strings.Split(f.exclude, ",") {

@@ -117,6 +117,9 @@ func TestWebhookConfigurations(t *testing.T) {
 						t.Errorf("%s does not exclude %s", w.Name, ns)
 					}
 				}
+				if !hasExpression(w.NamespaceSelector, "pullguard.io/mode", metav1.LabelSelectorOpNotIn, "off") {
+					t.Errorf("%s must leave out namespaces labelled pullguard.io/mode=off", w.Name)
+				}
 				if *w.ClientConfig.Service.Path != "/mutate" {
 					t.Errorf("%s path %s", w.Name, *w.ClientConfig.Service.Path)
 				}
@@ -137,6 +140,10 @@ func TestWebhookConfigurations(t *testing.T) {
 			if len(v.Webhooks) != 1 || *v.Webhooks[0].FailurePolicy != admissionregv1.Ignore || *v.Webhooks[0].ClientConfig.Service.Path != "/validate" {
 				t.Fatalf("validating entries: %+v", v.Webhooks)
 			}
+			if !hasExpression(v.Webhooks[0].NamespaceSelector, "pullguard.io/mode", metav1.LabelSelectorOpNotIn, "off") {
+				t.Error("the validating entry must leave out namespaces labelled pullguard.io/mode=off")
+			}
+			assertSplit(t, m, admissionregv1.Ignore)
 			assertRules(t, "validate", v.Webhooks[0].Rules, map[string][]admissionregv1.OperationType{
 				"apps/deployments": {admissionregv1.Create, admissionregv1.Update}, "apps/statefulsets": {admissionregv1.Create, admissionregv1.Update},
 				"apps/daemonsets": {admissionregv1.Create, admissionregv1.Update}, "apps/replicasets": {admissionregv1.Create, admissionregv1.Update},
@@ -261,7 +268,8 @@ func TestRBAC(t *testing.T) {
 		}
 	}
 	slices.Sort(granted)
-	want := []string{"/namespaces:get", "/namespaces:list", "/namespaces:watch", "/secrets:get", "/secrets:list", "/secrets:watch", "/serviceaccounts:get", "/serviceaccounts:list", "/serviceaccounts:watch"}
+	// No get: pullguard only lists and watches (informers; a List before a denial).
+	want := []string{"/namespaces:list", "/namespaces:watch", "/secrets:list", "/secrets:watch", "/serviceaccounts:list", "/serviceaccounts:watch"}
 	if !slices.Equal(granted, want) {
 		t.Errorf("granted %v, want exactly %v", granted, want)
 	}
@@ -336,7 +344,8 @@ func TestOpenShiftOverlayApplies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply: %v\n%s%s", err, stdout, stderr)
 	}
-	for _, want := range []string{"namespace/pullguard created", "deployment.apps/pullguard created", "mutatingwebhookconfiguration.admissionregistration.k8s.io/pullguard created", "poddisruptionbudget.policy/pullguard created", "networkpolicy.networking.k8s.io/pullguard created"} {
+	for _, want := range []string{"namespace/pullguard created", "deployment.apps/pullguard created", "mutatingwebhookconfiguration.admissionregistration.k8s.io/pullguard created", "poddisruptionbudget.policy/pullguard created", "networkpolicy.networking.k8s.io/pullguard created",
+		"priorityclass.scheduling.k8s.io/pullguard created", "configmap/pullguard-service-ca created"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("missing %q in:\n%s", want, stdout)
 		}

@@ -48,7 +48,11 @@ func BinDir() string {
 
 // StartCluster starts kube-apiserver and etcd with the ServiceAccount admission plugin
 // enabled (envtest disables it by default) and the OpenShift stand-in CRDs installed.
-func StartCluster() (*Cluster, error) {
+func StartCluster() (*Cluster, error) { return StartClusterWith(nil) }
+
+// StartClusterWith is StartCluster with more kube-apiserver flags (name without dashes:
+// value), e.g. admission-control-config-file.
+func StartClusterWith(apiServerFlags map[string]string) (*Cluster, error) {
 	bin := BinDir()
 	for _, name := range []string{"kube-apiserver", "etcd", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
@@ -69,6 +73,9 @@ func StartCluster() (*Cluster, error) {
 	api := env.ControlPlane.GetAPIServer()
 	api.Configure().Disable("disable-admission-plugins")
 	api.Configure().Set("enable-admission-plugins", "ServiceAccount")
+	for name, value := range apiServerFlags {
+		api.Configure().Set(name, value)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		os.RemoveAll(dir)

@@ -65,8 +65,9 @@ func (s *syncBuffer) String() string {
 }
 
 // StartWebhook generates a serving certificate for 127.0.0.1, starts pullguard with opts
-// (addresses and certificate filled in), registers it and waits until the API server calls
-// it. Logs go to the webhook's buffer and, if not nil, to logTo.
+// (addresses and certificate filled in; the admission port is kept if opts.BindAddress
+// names one), registers it and waits until the API server calls it. Logs go to the
+// webhook's buffer and, if not nil, to logTo.
 func (c *Cluster) StartWebhook(ctx context.Context, opts server.Options, logTo io.Writer) (*Webhook, error) {
 	bundle, err := certs.Generate("pullguard", []string{"127.0.0.1"}, 24*time.Hour)
 	if err != nil {
@@ -83,6 +84,16 @@ func (c *Cluster) StartWebhook(ctx context.Context, opts server.Options, logTo i
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
+	}
+	if opts.BindAddress != "" {
+		// A port chosen beforehand, e.g. named in the API server's admission kubeconfig.
+		_, port, err := net.SplitHostPort(opts.BindAddress)
+		if err != nil {
+			return nil, err
+		}
+		if ports[0], err = strconv.Atoi(port); err != nil {
+			return nil, err
+		}
 	}
 	opts.BindAddress = "127.0.0.1:" + strconv.Itoa(ports[0])
 	opts.MetricsBindAddress = "127.0.0.1:" + strconv.Itoa(ports[1])
@@ -153,7 +164,23 @@ func (w *Webhook) Stop() error {
 	if w.cancel == nil {
 		return nil
 	}
-	w.cancel()
+	w.Terminate()
+	return w.Wait()
+}
+
+// Terminate tells the webhook to shut down, as SIGTERM does, and returns at once: with a
+// drain delay it still answers reviews for that long.
+func (w *Webhook) Terminate() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+// Wait waits until the webhook told to Terminate has shut down.
+func (w *Webhook) Wait() error {
+	if w.cancel == nil {
+		return nil
+	}
 	err := <-w.done
 	w.cancel = nil
 	return err
@@ -282,6 +309,15 @@ func (c *Cluster) EnsureServiceAccount(ctx context.Context, ns, name string, pul
 		return nil
 	}
 	return err
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ports[0], nil
 }
 
 func freePorts(n int) ([]int, error) {

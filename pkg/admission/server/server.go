@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
@@ -73,6 +72,14 @@ type Options struct {
 	// OwnNamespace is excluded too; read from POD_NAMESPACE or the service account mount
 	// when empty.
 	OwnNamespace string
+	// ClientCAFile, when set, makes the admission port require a client certificate that
+	// chains to a CA of this PEM bundle: the API server's, from its AdmissionConfiguration.
+	// The file is re-read when it changes.
+	ClientCAFile string
+	// DrainDelay is how long, once Run's context ends, reviews are still answered while
+	// /readyz fails, so that endpoints stop sending new connections before the port
+	// closes. Zero closes at once.
+	DrainDelay time.Duration
 
 	Log *slog.Logger
 }
@@ -115,8 +122,9 @@ type Server struct {
 	Metrics *Metrics
 	Prober  *probe.Prober
 
-	cert     atomic.Pointer[certwatcher.CertWatcher]
-	stopping atomic.Bool
+	cert      atomic.Pointer[certwatcher.CertWatcher]
+	clientCAs *clientCAs
+	stopping  atomic.Bool
 }
 
 // New builds the server against the cluster of cfg.
@@ -154,6 +162,11 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.ClientCAFile != "" {
+		if s.clientCAs, err = newClientCAs(opts.ClientCAFile, s.serverTLS(), opts.Log); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Verify {
 		s.Prober, err = probe.New(probe.Options{
 			CAFiles: opts.RegistryCAFiles, Timeout: opts.VerifyTimeout + 2*time.Second,
@@ -171,27 +184,30 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 // in-flight reviews finish.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.opts.Log
-	s.State.Start(ctx)
-	go s.watchCert(ctx)
+	ln, err := net.Listen("tcp", s.opts.BindAddress)
+	if err != nil {
+		return fmt.Errorf("webhook server: %w", err)
+	}
+	// Everything runs on until the drain delay after ctx ends: caches, certificate
+	// watchers and servers keep working while the last reviews come in.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	s.State.Start(runCtx)
+	go s.watchCert(runCtx)
 
 	exclude := append(append([]string{}, s.opts.ExcludeNamespaces...), ownNamespace(s.opts.OwnNamespace)...)
 	mutate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout}
 	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout, Workloads: true}
 
-	host, port, _ := splitAddress(s.opts.BindAddress)
-	srv := webhook.NewServer(webhook.Options{
-		Host: host,
-		Port: port,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = tls.VersionTLS12
-			c.GetCertificate = s.getCertificate
-			if !s.opts.EnableHTTP2 {
-				c.NextProtos = []string{"http/1.1"}
-			}
-		}},
-	})
-	srv.Register(MutatePath, &admission.Webhook{Handler: mutate, LogConstructor: plainLogger})
-	srv.Register(ValidatePath, &admission.Webhook{Handler: validate, LogConstructor: plainLogger})
+	hooks := http.NewServeMux()
+	hooks.Handle(MutatePath, &admission.Webhook{Handler: mutate, LogConstructor: plainLogger})
+	hooks.Handle(ValidatePath, &admission.Webhook{Handler: validate, LogConstructor: plainLogger})
+	tlsConfig := s.serverTLS()
+	if s.clientCAs != nil {
+		tlsConfig.GetConfigForClient = s.clientCAs.forClient
+		go s.clientCAs.watch(runCtx)
+	}
+	srv := newAdmissionServer(hooks, tlsConfig, s.opts.VerifyTimeout, s.opts.EnableHTTP2, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -204,9 +220,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serve("webhook server", func() error { return srv.Start(runCtx) })
+	serve("webhook server", func() error { return serveAdmission(runCtx, srv, ln) })
 	if s.opts.MetricsBindAddress != "" && s.opts.MetricsBindAddress != "0" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
@@ -220,12 +234,22 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.opts.HealthProbeBindAddress != "" && s.opts.HealthProbeBindAddress != "0" {
 		serve("health server", func() error { return serveHTTP(runCtx, s.opts.HealthProbeBindAddress, s.healthMux()) })
 	}
-	log.Info("serving", "address", s.opts.BindAddress, "metrics", s.opts.MetricsBindAddress, "health", s.opts.HealthProbeBindAddress)
+	log.Info("serving", "address", s.opts.BindAddress, "metrics", s.opts.MetricsBindAddress, "health", s.opts.HealthProbeBindAddress,
+		"clientCAFile", s.opts.ClientCAFile)
 
-	var err error
 	select {
 	case <-ctx.Done():
+		// Readiness fails at once; the Service's endpoints and the API server's
+		// connections take a few seconds to notice, and reviews sent meanwhile are
+		// answered, not refused.
 		s.stopping.Store(true)
+		if d := s.opts.DrainDelay; d > 0 {
+			log.Info("shutting down: not ready, still answering reviews", "drainDelay", d.String())
+			select {
+			case <-time.After(d):
+			case err = <-errs:
+			}
+		}
 		log.Info("shutting down: finishing in-flight reviews")
 	case err = <-errs:
 		s.stopping.Store(true)
@@ -287,6 +311,16 @@ func (s *Server) watchCert(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// serverTLS is the admission port's TLS configuration: TLS 1.2 or later, the watched
+// serving certificate, HTTP/1.1 unless HTTP/2 is enabled.
+func (s *Server) serverTLS() *tls.Config {
+	protos := []string{"http/1.1"}
+	if s.opts.EnableHTTP2 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.getCertificate, NextProtos: protos}
 }
 
 func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
