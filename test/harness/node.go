@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,6 +30,13 @@ type NodeOptions struct {
 	// CAFile.
 	Registries []string
 	CAFile     string
+	// DockerConfig, when set, is written to the kubelet's root directory as config.json:
+	// the node's own credentials, which the kubelet tries after the pod's secrets.
+	DockerConfig []byte
+	// CredentialProviderConfig, when set, is the kubelet's CredentialProviderConfig; its
+	// plugins are looked up in CredentialProviderBinDir.
+	CredentialProviderConfig string
+	CredentialProviderBinDir string
 }
 
 // Node is a kubelet and containerd on this machine, registered with a Cluster. Pods must be
@@ -65,7 +75,14 @@ func (c *Cluster) StartNode(ctx context.Context, o NodeOptions) (*Node, error) {
 		n.Stop()
 		return nil, err
 	}
-	if err := n.startKubelet(c); err != nil {
+	if o.DockerConfig != nil {
+		// The kubelet reads the node's config.json from its root directory first.
+		if err := os.WriteFile(filepath.Join(dir, "kubelet", "config.json"), o.DockerConfig, 0o600); err != nil {
+			n.Stop()
+			return nil, err
+		}
+	}
+	if err := n.startKubelet(c, o); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -137,7 +154,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 	return fmt.Errorf("containerd did not start:\n%s", tail(filepath.Join(n.dir, "containerd.log"), 20))
 }
 
-func (n *Node) startKubelet(c *Cluster) error {
+func (n *Node) startKubelet(c *Cluster, o NodeOptions) error {
 	ports, err := freePorts(2)
 	if err != nil {
 		return err
@@ -174,9 +191,12 @@ resolvConf: ""
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		return err
 	}
-	cmd, err := startLogged(filepath.Join(n.dir, "kubelet.log"), filepath.Join(BinDir(), "kubelet"),
-		"--config", path, "--kubeconfig", c.Kubeconfig, "--root-dir", filepath.Join(n.dir, "kubelet"),
-		"--cert-dir", filepath.Join(n.dir, "certs"), "--hostname-override", n.Name, "--node-ip", "127.0.0.1", "-v", "1")
+	args := []string{"--config", path, "--kubeconfig", c.Kubeconfig, "--root-dir", filepath.Join(n.dir, "kubelet"),
+		"--cert-dir", filepath.Join(n.dir, "certs"), "--hostname-override", n.Name, "--node-ip", "127.0.0.1", "-v", "1"}
+	if o.CredentialProviderConfig != "" {
+		args = append(args, "--image-credential-provider-config", o.CredentialProviderConfig, "--image-credential-provider-bin-dir", o.CredentialProviderBinDir)
+	}
+	cmd, err := startLogged(filepath.Join(n.dir, "kubelet.log"), filepath.Join(BinDir(), "kubelet"), args...)
 	if err != nil {
 		return err
 	}
@@ -228,6 +248,25 @@ func (n *Node) Stop() error {
 	exec.Command("pkill", "-KILL", "-f", "containerd-shim-runc-v2 .*"+n.sock).Run()
 	errs = append(errs, unmountUnder(n.dir))
 	return errors.Join(errs...)
+}
+
+// ImportImage puts img into the node's containerd as ref, as an admin preloading an image
+// would (`ctr images import`): the kubelet never pulled it.
+func (n *Node) ImportImage(img v1.Image, ref string) error {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(n.dir, "import.tar")
+	if err := tarball.WriteToFile(path, tag, img); err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	out, err := exec.Command("/usr/bin/ctr", "--address", n.sock, "--namespace", "k8s.io", "images", "import", "--platform", "linux/amd64", path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ctr images import: %v: %s", err, out)
+	}
+	return nil
 }
 
 // Log returns the end of the kubelet's log, for failure messages.

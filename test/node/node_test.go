@@ -5,8 +5,12 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +27,30 @@ const (
 	user          = "ci-bot"
 	password      = "not-a-real-password-node"
 	stalePassword = "not-a-real-password-stale"
+	// providerName is the test's exec credential provider plugin (test/harness/credprovider).
+	providerName = "pullguard-test-provider"
 )
 
 var (
 	cluster          *harness.Cluster
 	node             *harness.Node
 	basic, anonymous *harness.Registry
-	summary          = &tally{}
+	// nodeReg is a private registry the node's own config.json has a valid credential for;
+	// staleReg one it has a stale credential for; providerReg one only the kubelet's
+	// credential provider plugin answers for. Each is its own host, so the node's
+	// credentials never reach the tests of basic.
+	nodeReg, staleReg, providerReg *harness.Registry
+	summary                        = &tally{}
 )
 
 // tally counts what the test saw, for its one-line summary.
-type tally struct{ admitted, ran, denied, wouldFail int }
+type tally struct {
+	admitted, ran, denied, wouldFail int
+	// offRan counts admitted pods that also ran where pullguard is off (so pullguard did
+	// not stand in their way); offFailed those that failed to pull there (pullguard's
+	// injection is what made them run).
+	offRan, offFailed int
+}
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -72,6 +89,25 @@ func run(m *testing.M) int {
 	if _, err := basic.PushImage(ctx, pause, "acme/app:1.0", user, password); err != nil {
 		return fail(err)
 	}
+	for name, r := range map[string]**harness.Registry{"node": &nodeReg, "stale": &staleReg, "provider": &providerReg} {
+		if *r, err = harness.StartRegistry(dir+"/"+name, tlsFiles, harness.RegistryAuth{Users: map[string]string{user: password}}); err != nil {
+			return fail(err)
+		}
+		defer (*r).Stop()
+		if _, err := (*r).PushImage(ctx, pause, "acme/app:1.0", user, password); err != nil {
+			return fail(err)
+		}
+	}
+	// The node's own config.json: valid for nodeReg, stale for staleReg. pullguard is told
+	// the same with --node-credentials-file, as an admin would.
+	nodeConfig := filepath.Join(dir, "node-config.json")
+	if err := os.WriteFile(nodeConfig, dockerConfig(map[string]string{nodeReg.Host: password, staleReg.Host: stalePassword}), 0o600); err != nil {
+		return fail(err)
+	}
+	providers, providerBin, err := harness.CredentialProviderConfig(dir, providerName, []string{providerReg.Host}, user, password)
+	if err != nil {
+		return fail(err)
+	}
 
 	if cluster, err = harness.StartCluster(); err != nil {
 		return fail(err)
@@ -83,12 +119,24 @@ func run(m *testing.M) int {
 		Verify:            true,
 		VerifyTimeout:     3 * time.Second,
 		RegistryCAFiles:   []string{tlsFiles.CAFile},
+		// The test's registries are on loopback, which probes may not reach by default.
+		VerifyDenyNetworks:            []netip.Prefix{},
+		NodeCredentialFiles:           []string{nodeConfig},
+		ImageCredentialProviderConfig: providers,
 	}, nil)
 	if err != nil {
 		return fail(err)
 	}
 	defer webhook.Stop()
-	if node, err = cluster.StartNode(ctx, harness.NodeOptions{SandboxImage: sandbox, Registries: []string{basic.Host, anonymous.Host}, CAFile: tlsFiles.CAFile}); err != nil {
+	rawConfig, err := os.ReadFile(nodeConfig)
+	if err != nil {
+		return fail(err)
+	}
+	if node, err = cluster.StartNode(ctx, harness.NodeOptions{
+		SandboxImage: sandbox, CAFile: tlsFiles.CAFile,
+		Registries:   []string{basic.Host, anonymous.Host, nodeReg.Host, staleReg.Host, providerReg.Host},
+		DockerConfig: rawConfig, CredentialProviderConfig: providers, CredentialProviderBinDir: providerBin,
+	}); err != nil {
 		return fail(err)
 	}
 	defer func() {
@@ -98,8 +146,9 @@ func run(m *testing.M) int {
 	}()
 	fmt.Fprintf(os.Stderr, "node: registries, cluster, webhook and node up in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
-	fmt.Printf("node summary: %d pods admitted, %d ran; %d pods denied, %d would have failed to pull (shown where pullguard is off)\n",
-		summary.admitted, summary.ran, summary.denied, summary.wouldFail)
+	fmt.Printf("node summary: %d pods admitted, %d ran; %d pods denied, %d would have failed to pull (shown where pullguard is off); "+
+		"of the admitted, %d also ran where pullguard is off and %d failed to pull there\n",
+		summary.admitted, summary.ran, summary.denied, summary.wouldFail, summary.offRan, summary.offFailed)
 	if strings.Contains(webhook.Logs(), password) || strings.Contains(webhook.Logs(), stalePassword) {
 		return fail(fmt.Errorf("the webhook logged a test password"))
 	}
@@ -177,4 +226,14 @@ func assertPullFails(t *testing.T, ns, name string) string {
 		t.Fatalf("pod %s/%s: %s, want a failed pull", ns, name, got)
 	}
 	return got
+}
+
+// dockerConfig returns a docker config.json with the test user and each registry's password.
+func dockerConfig(passwords map[string]string) []byte {
+	auths := map[string]map[string]string{}
+	for host, pass := range passwords {
+		auths[host] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+	}
+	raw, _ := json.Marshal(map[string]any{"auths": auths})
+	return raw
 }

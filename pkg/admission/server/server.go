@@ -29,6 +29,7 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission/state"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
+	"github.com/pullguard/pullguard/pkg/registryauth/providerconfig"
 )
 
 // Paths of the admission endpoints.
@@ -54,6 +55,9 @@ type Options struct {
 	Defaults              decision.Policy
 	NodeCredentialSecrets []string // namespace/name
 	NodeCredentialFiles   []string
+	// ImageCredentialProviderConfig is the kubelet's CredentialProviderConfig (a file or a
+	// directory of them): images its providers match are the nodes' to pull.
+	ImageCredentialProviderConfig string
 	PrivateRegistries     registryauth.Patterns
 	ExcludeNamespaces     []string
 	// Verify probes registries (SPEC section 6) within VerifyTimeout per review, trusting
@@ -152,9 +156,16 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		nn, _ := parseNamespacedName(ref)
 		secrets = append(secrets, nn)
 	}
+	var providers []registryauth.CredentialProvider
+	if opts.ImageCredentialProviderConfig != "" {
+		if providers, err = providerconfig.Load(opts.ImageCredentialProviderConfig); err != nil {
+			return nil, fmt.Errorf("--image-credential-provider-config: %w", err)
+		}
+	}
 	s.State, err = state.New(client, state.Options{
 		NodeCredentialSecrets: secrets,
 		NodeCredentialFiles:   opts.NodeCredentialFiles,
+		CredentialProviders:   providers,
 		PrivateRegistries:     opts.PrivateRegistries,
 		Defaults:              opts.Defaults,
 		Log:                   opts.Log,
