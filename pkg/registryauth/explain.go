@@ -55,11 +55,10 @@ func (k *Keyring) NearMisses(ctx context.Context, img Image) []KeyMiss {
 		// One explanation per name, worded from the first secret's key, as the kubelet
 		// groups credentials by name.
 		if why := NearMiss(*k.key(c.found[i]), img); why != "" {
-			seen := makeNameSet(j - i)
 			miss := KeyMiss{Why: why}
 			for _, r := range c.found[i:j] {
-				if name := k.secrets[r.secret].Name; seen.add(name) {
-					miss.Secrets = append(miss.Secrets, name)
+				if name := k.secrets[r.secret].Name; !slices.Contains(miss.Secrets, name) {
+					miss.Secrets = append(miss.Secrets, name) // at most NearMissBudget
 				}
 			}
 			out = append(out, miss)

@@ -287,52 +287,43 @@ func (k *Keyring) fallback(img Image) []Match {
 // SecretNames returns the names of the secrets of matches, each once, in order.
 func SecretNames(matches []Match) []string {
 	var names []string
-	seen := makeNameSet(len(matches))
+	var seen map[string]struct{}
+	if len(matches) > byPathThreshold {
+		seen = make(map[string]struct{}, len(matches))
+	}
 	for _, m := range matches {
-		if seen.add(m.Secret) {
-			names = append(names, m.Secret)
+		if seen != nil {
+			if _, dup := seen[m.Secret]; dup {
+				continue
+			}
+			seen[m.Secret] = struct{}{}
+		} else if slices.Contains(names, m.Secret) {
+			continue
 		}
+		names = append(names, m.Secret)
 	}
 	return names
 }
 
-// firstPerSecret keeps the first match of each secret, in order.
+// firstPerSecret keeps the first match of each secret, in order. Few matches are checked
+// in place, and returned as they are when no secret repeats (the common case).
 func firstPerSecret(matches []Match) []Match {
-	seen := makeNameSet(len(matches))
-	out := matches[:0:0]
+	if len(matches) <= byPathThreshold {
+		repeats := false
+		for i := 1; i < len(matches) && !repeats; i++ {
+			repeats = slices.ContainsFunc(matches[:i], func(m Match) bool { return m.Secret == matches[i].Secret })
+		}
+		if !repeats {
+			return matches
+		}
+	}
+	seen := make(map[string]struct{}, len(matches))
+	out := make([]Match, 0, len(matches))
 	for _, m := range matches {
-		if seen.add(m.Secret) {
+		if _, dup := seen[m.Secret]; !dup {
+			seen[m.Secret] = struct{}{}
 			out = append(out, m)
 		}
 	}
 	return out
-}
-
-// nameSet remembers names, by scanning while there are few and with a map beyond.
-type nameSet struct {
-	few  []string
-	many map[string]struct{}
-}
-
-func makeNameSet(n int) nameSet {
-	if n > byPathThreshold {
-		return nameSet{many: make(map[string]struct{}, n)}
-	}
-	return nameSet{}
-}
-
-// add records name and reports whether it was new.
-func (s *nameSet) add(name string) bool {
-	if s.many != nil {
-		if _, ok := s.many[name]; ok {
-			return false
-		}
-		s.many[name] = struct{}{}
-		return true
-	}
-	if slices.Contains(s.few, name) {
-		return false
-	}
-	s.few = append(s.few, name)
-	return true
 }
