@@ -51,6 +51,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.failure, "default-failure-policy", string(decision.FailOpen), "`policy` of namespaces without the pullguard.io/failure-policy label: open or closed")
 	fs.Var(&f.nodeSecrets, "node-credentials", "`namespace/name` of a pull secret every node already has (repeatable)")
 	fs.Var(&f.nodeFiles, "node-credentials-file", "`path` of a docker config.json every node already has (repeatable)")
+	fs.StringVar(&o.ImageCredentialProviderConfig, "image-credential-provider-config", "", "the kubelet's CredentialProviderConfig `file` (or directory): images its providers match are the nodes' to pull")
 	fs.BoolVar(&f.verify, "verify", true, "probe registries to check credentials and tags")
 	fs.DurationVar(&f.verifyTimeout, "verify-timeout", 3*time.Second, "budget for all registry probes of one request")
 	fs.IntVar(&o.VerifyMaxProbes, "verify-max-probes", probe.DefaultMaxPerReview, "most registry probes one request may send; images past them are indeterminate")
