@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func TestCheckVerify(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := check.Run(context.Background(), check.Options{
 		Files: []string{"-"}, Verify: true, VerifyTimeout: 3 * time.Second, RegistryCAFiles: []string{tlsFiles.CAFile},
+		VerifyDenyNetworks: []netip.Prefix{}, // the test registries are on loopback
 	}, strings.NewReader(manifest), &stdout, &stderr)
 	if code != check.ExitDenied {
 		t.Fatalf("exit %d, want %d\n%s%s", code, check.ExitDenied, stdout.String(), stderr.String())

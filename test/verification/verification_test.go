@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 func TestGoodCredentialsInjected(t *testing.T) {
@@ -83,7 +85,7 @@ func TestHangingRegistry(t *testing.T) {
 			_, stderr := apply(t, ns, "web", hanging+"/acme/app:1", tc.denied)
 			took := time.Since(start)
 			t.Logf("decided in %s", took.Round(10*time.Millisecond))
-			assertContains(t, stderr, tc.want, "no answer within")
+			assertContains(t, stderr, tc.want, probe.ReasonUnreachable)
 			if tc.denied {
 				assertContains(t, stderr, `namespace "hanging-closed" is pullguard.io/failure-policy=closed`)
 			} else {
@@ -111,7 +113,8 @@ func TestCachedSuccessAdmitsWhileTheRegistryIsDown(t *testing.T) {
 	assertSecrets(t, ns, "after", "creds")
 	// An image never probed before cannot be vouched for: fail-open admits with a warning.
 	_, stderr = apply(t, ns, "uncached", stopping.Host+"/acme/other:1", false)
-	assertContains(t, stderr, "could not verify with "+stopping.Host, "connection refused")
+	assertContains(t, stderr, "could not verify with "+stopping.Host, probe.ReasonUnreachable)
+	assertContains(t, probeDetails(stopping.Host), "connection refused")
 }
 
 func TestProbeMetrics(t *testing.T) {
@@ -154,7 +157,12 @@ func TestShutdownFinishesInFlightReviews(t *testing.T) {
 		}
 	}()
 	r := <-done
-	// The probe ran its full budget ("no answer within"): shutdown did not cut it short
-	// ("the review ended before the registry answered").
-	assertContains(t, r.stderr, `could not verify with `+hanging, "no answer within", `namespace "shutdown" is pullguard.io/failure-policy=closed`)
+	assertContains(t, r.stderr, `could not verify with `+hanging, probe.ReasonUnreachable, `namespace "shutdown" is pullguard.io/failure-policy=closed`)
+	// The probe ran its full budget ("no answer within", in the log): shutdown did not cut
+	// it short ("the review ended before the registry answered").
+	details := probeDetails(hanging)
+	assertContains(t, details, "no answer within")
+	if strings.Contains(details, "the review ended") {
+		t.Errorf("shutdown cut the review short: %s", details)
+	}
 }
