@@ -44,6 +44,10 @@ func misbehaving(t *testing.T) *harness.Misbehaving {
 			if !headNotAllowed(w, r) {
 				harness.RegistryError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
 			}
+		case "denied/401":
+			if !headNotAllowed(w, r) {
+				harness.RegistryError(w, http.StatusUnauthorized, "DENIED", "requested access to the resource is denied")
+			}
 		case "server/error":
 			w.WriteHeader(http.StatusInternalServerError)
 		case "server/unavailable":
@@ -111,6 +115,7 @@ func TestMisbehavingRegistryVerdicts(t *testing.T) {
 		{"403 with credentials", "forbidden/plain", cred(password), registryauth.ProbeForbidden, 403, "", ""},
 		{"403 anonymous", "forbidden/plain", nil, registryauth.ProbeForbidden, 403, "", ""},
 		{"403 DENIED", "forbidden/denied", cred(password), registryauth.ProbeForbidden, 403, "DENIED", ""},
+		{"DENIED rules over the status: the credential was accepted, access refused", "denied/401", cred(password), registryauth.ProbeForbidden, 401, "DENIED", ""},
 		{"500", "server/error", cred(password), registryauth.ProbeUnavailable, 500, "", "the registry answered HTTP 500"},
 		{"503 UNAVAILABLE", "server/unavailable", nil, registryauth.ProbeUnavailable, 503, "UNAVAILABLE", "the registry answered HTTP 503 UNAVAILABLE"},
 		{"429 TOOMANYREQUESTS", "rate/limited", cred(password), registryauth.ProbeUnavailable, 429, "TOOMANYREQUESTS", "the registry answered HTTP 429 TOOMANYREQUESTS"},
