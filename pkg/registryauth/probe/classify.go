@@ -27,9 +27,9 @@ const (
 	ReasonTooLarge    = "the registry's answer was larger than a manifest can be"
 )
 
-// knownCodes are the error codes of the distribution spec (and the two Docker's registry
-// adds). Only these reach a verdict: a registry's code is its text, and its text must not
-// reach a message.
+// knownCodes are the error codes of the OCI distribution spec and those Docker's registry
+// adds (go-containerregistry's list). Only these reach a verdict: a registry's code is its
+// text, and its text must not reach a message.
 var knownCodes = map[transport.ErrorCode]bool{}
 
 func init() {
