@@ -2,13 +2,14 @@ package verification
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 func TestGoodCredentialsInjected(t *testing.T) {
@@ -68,7 +69,10 @@ func TestNoCredentialForThePrivateRegistryDenied(t *testing.T) {
 }
 
 // TestHangingRegistry: a registry that accepts and never answers is decided by the failure
-// policy, by pullguard itself (its message, not the API server's webhook timeout).
+// policy, by pullguard itself within its --verify-timeout: pullguard's own message is the
+// proof, since past the webhook's timeoutSeconds (5s, deploy/base/webhooks.yaml) the API
+// server answers instead, with its own timeout error where the policy is closed and, where
+// it is open, by admitting the pod without pullguard's warning or secret.
 func TestHangingRegistry(t *testing.T) {
 	for _, tc := range []struct {
 		policy string
@@ -83,17 +87,12 @@ func TestHangingRegistry(t *testing.T) {
 			pullSecret(t, ns, "creds", hanging, password)
 			start := time.Now()
 			_, stderr := apply(t, ns, "web", hanging+"/acme/app:1", tc.denied)
-			took := time.Since(start)
-			t.Logf("decided in %s", took.Round(10*time.Millisecond))
-			assertContains(t, stderr, tc.want, probe.ReasonUnreachable)
+			t.Logf("kubectl apply took %s", time.Since(start).Round(10*time.Millisecond))
+			assertContains(t, stderr, tc.want, "no answer within")
 			if tc.denied {
 				assertContains(t, stderr, `namespace "hanging-closed" is pullguard.io/failure-policy=closed`)
 			} else {
 				assertSecrets(t, ns, "web", "creds")
-			}
-			// The issue's bound: decided well before the API server would give up.
-			if took > 8*time.Second {
-				t.Errorf("decided after %s, beyond 8s", took)
 			}
 		})
 	}
@@ -113,41 +112,94 @@ func TestCachedSuccessAdmitsWhileTheRegistryIsDown(t *testing.T) {
 	assertSecrets(t, ns, "after", "creds")
 	// An image never probed before cannot be vouched for: fail-open admits with a warning.
 	_, stderr = apply(t, ns, "uncached", stopping.Host+"/acme/other:1", false)
-	assertContains(t, stderr, "could not verify with "+stopping.Host, probe.ReasonUnreachable)
-	assertContains(t, probeDetails(stopping.Host), "connection refused")
+	assertContains(t, stderr, "could not verify with "+stopping.Host, "connection refused")
 }
 
+// TestProbeMetrics: reviews that probe move the probe series, which exist at zero from
+// start-up (so their presence alone proves nothing): a first review of a tag no other test
+// asks about sends a probe, a second is answered from the cache. The exposition names no
+// registry and carries no credential.
 func TestProbeMetrics(t *testing.T) {
+	if _, err := basic.Push(context.Background(), "acme/metrics:1", user, password); err != nil {
+		t.Fatal(err)
+	}
+	ns := namespace(t, "metrics", nil)
+	pullSecret(t, ns, "creds", basic.Host, password)
+	before := scrape(t)
+	apply(t, ns, "first", basic.Host+"/acme/metrics:1", false)
+	apply(t, ns, "second", basic.Host+"/acme/metrics:1", false)
+	after := scrape(t)
+	for _, series := range []string{
+		`pullguard_registry_probes_total{result="ok"}`,
+		`pullguard_registry_probe_duration_seconds_count`,
+		`pullguard_registry_probe_cache_total{result="miss"}`,
+		`pullguard_registry_probe_cache_total{result="hit"}`,
+	} {
+		b, okBefore := before.values[series]
+		a, okAfter := after.values[series]
+		if !okBefore || !okAfter {
+			t.Errorf("metrics lack %s", series)
+		} else if a <= b {
+			t.Errorf("%s stayed at %v over two reviews that probe", series, a)
+		}
+	}
+	if strings.Contains(after.text, password) || strings.Contains(after.text, basic.Host) {
+		t.Error("metrics carry a credential or a registry name")
+	}
+}
+
+// metrics is one scrape of the webhook's /metrics: the text, and each series' value.
+type metrics struct {
+	text   string
+	values map[string]float64
+}
+
+func scrape(t *testing.T) metrics {
+	t.Helper()
 	resp, err := http.Get(webhook.MetricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	text := string(body)
-	for _, want := range []string{"pullguard_registry_probes_total{result=\"ok\"}", "pullguard_registry_probe_duration_seconds_count", "pullguard_registry_probe_cache_total{result=\"hit\"}"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("metrics lack %s", want)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics{text: string(body), values: map[string]float64{}}
+	for _, line := range strings.Split(m.text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
+			m.values[line[:i]] = v
 		}
 	}
-	if strings.Contains(text, password) || strings.Contains(text, basic.Host) {
-		t.Error("metrics carry a credential or a registry name")
-	}
+	return m
 }
 
 // TestShutdownFinishesInFlightReviews stops the webhook while a review waits on a registry
 // that never answers: the review still gets pullguard's answer, not a broken connection.
 func TestShutdownFinishesInFlightReviews(t *testing.T) {
 	ns := namespace(t, "shutdown", map[string]string{"pullguard.io/failure-policy": "closed"})
-	pullSecret(t, ns, "creds", hanging, password)
-	type result struct{ stderr string }
+	stuck, probing := stuckRegistry(t)
+	pullSecret(t, ns, "creds", stuck, password)
+	type result struct {
+		stderr string
+		err    error
+	}
 	done := make(chan result, 1)
 	go func() {
-		_, stderr := apply(t, ns, "web", hanging+"/acme/app:1", true)
-		done <- result{stderr}
+		manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: %s}\nspec:\n  containers:\n  - {name: app, image: %q}\n", ns, stuck+"/acme/app:1")
+		stdout, stderr, err := cluster.Kubectl(context.Background(), manifest, "apply", "-f", "-")
+		done <- result{stdout + stderr, err}
 	}()
-	// Give the review time to reach the webhook and start probing.
-	time.Sleep(time.Second)
+	// Stop once the review has reached the webhook and its probe has connected.
+	select {
+	case <-probing:
+	case r := <-done:
+		t.Fatalf("the review ended before its probe connected (err %v):\n%s", r.err, r.stderr)
+	}
 	if err := webhook.Stop(); err != nil {
 		t.Errorf("stopping: %v", err)
 	}
@@ -157,12 +209,47 @@ func TestShutdownFinishesInFlightReviews(t *testing.T) {
 		}
 	}()
 	r := <-done
-	assertContains(t, r.stderr, `could not verify with `+hanging, probe.ReasonUnreachable, `namespace "shutdown" is pullguard.io/failure-policy=closed`)
-	// The probe ran its full budget ("no answer within", in the log): shutdown did not cut
-	// it short ("the review ended before the registry answered").
-	details := probeDetails(hanging)
-	assertContains(t, details, "no answer within")
-	if strings.Contains(details, "the review ended") {
-		t.Errorf("shutdown cut the review short: %s", details)
+	if r.err == nil {
+		t.Fatalf("the pod was admitted; want pullguard's denial:\n%s", r.stderr)
 	}
+	if strings.Contains(r.stderr, password) {
+		t.Fatal("kubectl output shows a test password")
+	}
+	// The probe ran its full budget ("no answer within"): shutdown did not cut it short
+	// ("the review ended before the registry answered").
+	assertContains(t, r.stderr, `could not verify with `+stuck, "no answer within", `namespace "shutdown" is pullguard.io/failure-policy=closed`)
+}
+
+// stuckRegistry is a registry that accepts connections on 127.0.0.1 and never answers, like
+// the suite's hanging listener, and says when the first connection arrives: the moment a
+// probe has started.
+func stuckRegistry(t *testing.T) (host string, connected <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan struct{})
+	closed := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(closed)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if conns = append(conns, c); len(conns) == 1 {
+				close(first)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-closed
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String(), first
 }
