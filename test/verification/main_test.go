@@ -18,6 +18,7 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 	"github.com/pullguard/pullguard/test/harness"
 )
 
@@ -96,6 +97,9 @@ func run(m *testing.M) int {
 		Verify:            true,
 		VerifyTimeout:     3 * time.Second,
 		RegistryCAFiles:   []string{tlsFiles.CAFile},
+		// The test registries are on loopback, which the default list denies.
+		VerifyDenyNetworks: probe.MustParseNetworks(deniedNetwork),
+		VerifyMaxProbes:    maxProbes,
 	}, nil)
 	if err != nil {
 		return fail(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
 func TestGoodCredentialsInjected(t *testing.T) {
@@ -88,7 +90,7 @@ func TestHangingRegistry(t *testing.T) {
 			start := time.Now()
 			_, stderr := apply(t, ns, "web", hanging+"/acme/app:1", tc.denied)
 			t.Logf("kubectl apply took %s", time.Since(start).Round(10*time.Millisecond))
-			assertContains(t, stderr, tc.want, "no answer within")
+			assertContains(t, stderr, tc.want, probe.ReasonUnreachable)
 			if tc.denied {
 				assertContains(t, stderr, `namespace "hanging-closed" is pullguard.io/failure-policy=closed`)
 			} else {
@@ -112,7 +114,8 @@ func TestCachedSuccessAdmitsWhileTheRegistryIsDown(t *testing.T) {
 	assertSecrets(t, ns, "after", "creds")
 	// An image never probed before cannot be vouched for: fail-open admits with a warning.
 	_, stderr = apply(t, ns, "uncached", stopping.Host+"/acme/other:1", false)
-	assertContains(t, stderr, "could not verify with "+stopping.Host, "connection refused")
+	assertContains(t, stderr, "could not verify with "+stopping.Host, probe.ReasonUnreachable)
+	assertContains(t, probeDetails(stopping.Host), "connection refused")
 }
 
 // TestProbeMetrics: reviews that probe move the probe series, which exist at zero from
@@ -215,9 +218,14 @@ func TestShutdownFinishesInFlightReviews(t *testing.T) {
 	if strings.Contains(r.stderr, password) {
 		t.Fatal("kubectl output shows a test password")
 	}
-	// The probe ran its full budget ("no answer within"): shutdown did not cut it short
-	// ("the review ended before the registry answered").
-	assertContains(t, r.stderr, `could not verify with `+stuck, "no answer within", `namespace "shutdown" is pullguard.io/failure-policy=closed`)
+	assertContains(t, r.stderr, `could not verify with `+stuck, probe.ReasonUnreachable, `namespace "shutdown" is pullguard.io/failure-policy=closed`)
+	// The probe ran its full budget ("no answer within", in the log): shutdown did not cut
+	// it short ("the review ended before the registry answered").
+	details := probeDetails(stuck)
+	assertContains(t, details, "no answer within")
+	if strings.Contains(details, "the review ended") {
+		t.Errorf("shutdown cut the review short: %s", details)
+	}
 }
 
 // stuckRegistry is a registry that accepts connections on 127.0.0.1 and never answers, like
