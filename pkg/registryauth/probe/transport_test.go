@@ -81,3 +81,30 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworksControl(t *testing.T) {
+	deny := networks(MustParseNetworks(DefaultDenyNetworks))
+	tests := []struct {
+		name, address string
+		denied        bool
+	}{
+		{"loopback", "127.0.0.1:443", true},
+		{"another loopback", "127.9.8.7:5000", true},
+		{"IPv4-mapped loopback", "[::ffff:127.0.0.1]:443", true},
+		{"IPv6 loopback", "[::1]:443", true},
+		{"cloud metadata", "169.254.169.254:80", true},
+		{"link-local with a zone", "[fe80::1%eth0]:443", true},
+		{"this network", "0.0.0.0:443", true},
+		{"a public address", "192.0.2.10:443", false},
+		{"a private address (not in the default)", "10.1.2.3:443", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := deny.control("tcp", tt.address, nil)
+			var d *DeniedAddressError
+			if errors.As(err, &d) != tt.denied || (!tt.denied && err != nil) {
+				t.Fatalf("control(%s) = %v, want denied %v", tt.address, err, tt.denied)
+			}
+		})
+	}
+}
