@@ -17,11 +17,11 @@ import (
 	"github.com/pullguard/pullguard/test/harness"
 )
 
-// pod has one container per host, in order.
-func pod(ns string, hosts []string) *corev1.Pod {
+// pod has one container per host, in order, each with an image of repository repo.
+func pod(ns, repo string, hosts []string) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "many", Namespace: ns}}
 	for i, h := range hosts {
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: h + "/acme/app:1"})
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: h + "/" + repo + ":1"})
 	}
 	return p
 }
@@ -36,8 +36,10 @@ func TestReviewLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each namespace asks about its own repository: identical probes still in flight would
+	// be merged, not sent again.
 	decide := func(ns string) *decision.Decision {
-		d, ok := verify.Decide(context.Background(), pod(ns, s.Hosts), &decision.Facts{Namespace: ns}, p, 500*time.Millisecond)
+		d, ok := verify.Decide(context.Background(), pod(ns, ns+"/app", s.Hosts), &decision.Facts{Namespace: ns}, p, 500*time.Millisecond)
 		if !ok {
 			t.Fatal("not decided")
 		}
