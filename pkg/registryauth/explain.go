@@ -149,7 +149,7 @@ func NearMiss(k Key, img Image) string {
 	}
 	if !k.matchable {
 		if k.Raw != "" && strings.Contains(k.Raw, img.hostname) {
-			return fmt.Sprintf("key %q is not a valid URL, so the kubelet ignores it", k.Raw)
+			return fmt.Sprintf("key %q is not a valid URL, so the kubelet ignores it", k.Display())
 		}
 		return ""
 	}
@@ -161,19 +161,19 @@ func NearMiss(k Key, img Image) string {
 	hostOK := labels == img.labels && (hostname == img.hostname || (k.glob && globLabelsMatch(hostname, img.hostname)))
 	switch {
 	case hostOK && pathOK && port != img.port:
-		return fmt.Sprintf("key %q is for %s but the image uses %s; the kubelet requires the same port", k.Raw, portName(port), portName(img.port))
+		return fmt.Sprintf("key %q is for %s but the image uses %s; the kubelet requires the same port", k.Display(), portName(port), portName(img.port))
 	case k.glob && port == img.port && labels != img.labels && pathOK && wholeGlobMatch(hostname, img.hostname):
-		return fmt.Sprintf("key %q: '*' matches inside one DNS label only, and %s has %d labels where the key has %d", k.Raw, img.hostname, img.labels, labels)
+		return fmt.Sprintf("key %q: '*' matches inside one DNS label only, and %s has %d labels where the key has %d", k.Display(), img.hostname, img.labels, labels)
 	case !hostOK && port == img.port && strings.EqualFold(hostname, img.hostname):
-		return fmt.Sprintf("key %q differs from registry %s only in case; the kubelet compares case-sensitively", k.Raw, img.Registry)
+		return fmt.Sprintf("key %q differs from registry %s only in case; the kubelet compares case-sensitively", k.Display(), img.Registry)
 	case hostOK && port == img.port && !pathOK:
 		if strings.TrimSuffix(path, "/") == img.path {
-			return fmt.Sprintf("key %q ends with '/', so it does not cover %s itself", k.Raw, img.Name)
+			return fmt.Sprintf("key %q ends with '/', so it does not cover %s itself", k.Display(), img.Name)
 		}
 		if strings.HasPrefix(strings.ToLower(img.path), strings.ToLower(path)) {
-			return fmt.Sprintf("key %q differs from %s only in case; the kubelet compares case-sensitively", k.Raw, img.Name)
+			return fmt.Sprintf("key %q differs from %s only in case; the kubelet compares case-sensitively", k.Display(), img.Name)
 		}
-		return fmt.Sprintf("key %q is scoped to %s, which is not a prefix of %s", k.Raw, k.Name(), img.Name)
+		return fmt.Sprintf("key %q is scoped to %s, which is not a prefix of %s", k.Display(), k.Name(), img.Name)
 	}
 	return ""
 }
@@ -184,11 +184,11 @@ func dockerHubMiss(k *Key, img Image) string {
 	}
 	switch hostname := k.hostname(); {
 	case hostname == "registry-1.docker.io":
-		return fmt.Sprintf("key %q is not one the kubelet uses for Docker Hub; use https://index.docker.io/v1/ or docker.io", k.Raw)
+		return fmt.Sprintf("key %q is not one the kubelet uses for Docker Hub; use https://index.docker.io/v1/ or docker.io", k.Display())
 	case k.Name() == "index.docker.io/v1":
-		return fmt.Sprintf("key %q needs its trailing slash (https://index.docker.io/v1/); without it the key is the path /v1 and matches nothing", k.Raw)
+		return fmt.Sprintf("key %q needs its trailing slash (https://index.docker.io/v1/); without it the key is the path /v1 and matches nothing", k.Display())
 	case hostname == dockerHubKey && k.port() == "" && k.path() != "":
-		return fmt.Sprintf("key %q: the kubelet matches Docker Hub images as docker.io/..., so a path under index.docker.io never matches; use docker.io%s", k.Raw, k.path())
+		return fmt.Sprintf("key %q: the kubelet matches Docker Hub images as docker.io/..., so a path under index.docker.io never matches; use docker.io%s", k.Display(), k.path())
 	}
 	return ""
 }
