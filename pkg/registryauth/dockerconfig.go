@@ -231,7 +231,7 @@ func decodeFailure(name string, raw []byte, err error, wrapped bool) *PullSecret
 		all = append(all, Entry{Key: ParseKey(key), Credential: &noCredential})
 		var e dockerConfigEntry
 		if json.Unmarshal(entry, &e) != nil {
-			bad = append(bad, key)
+			bad = append(bad, ParseKey(key).Display())
 		}
 	}
 	withEntries(s, all)
