@@ -143,15 +143,16 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 // newLogger returns a JSON logger at level and routes controller-runtime's and client-go's
-// logs through it.
+// logs through it, their verbosity mapped to slog levels (logger.go).
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, err
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	h := verbosityHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})}
 	log := slog.New(h)
 	ctrllog.SetLogger(logr.FromSlogHandler(h))
 	klog.SetSlogLogger(log)
+	setKlogVerbosity(l)
 	return log, nil
 }

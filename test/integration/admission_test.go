@@ -22,6 +22,14 @@ func TestInjectsTheMatchingSecret(t *testing.T) {
 		t.Errorf("apply printed %q; pullguard must be invisible when all is well", stderr)
 	}
 	assertSecrets(t, pod(t, ns, "web"), "acme")
+	// The injection is recorded on the pod, for oc describe pod: beside kubectl apply's
+	// own annotation, and on a pod created with no annotations at all.
+	kubectl(t, podYAML(ns, "bare", nil, "app=registry.private.test/acme/app:1", "gh=ghcr.private.test/acme/gh:1"), false, "create", "-f", "-")
+	for name, want := range map[string]string{"web": "acme", "bare": "acme,other"} {
+		if got := pod(t, ns, name).Annotations["pullguard.io/injected"]; got != want {
+			t.Errorf("pod %s: annotation pullguard.io/injected=%q, want %q", name, got, want)
+		}
+	}
 }
 
 func TestKubeletOrderDecidesBetweenTwoSecrets(t *testing.T) {
@@ -50,15 +58,21 @@ func TestDeniesAPrivateImageWithoutASecret(t *testing.T) {
 
 func TestWarnModeAdmitsWithAWarning(t *testing.T) {
 	ns := namespace(t, "warn", map[string]string{"pullguard.io/mode": "warn"})
-	_, stderr := kubectl(t, podYAML(ns, "web", nil, "app=registry.private.test/acme/app:1"), false, "apply", "-f", "-")
-	assertContains(t, stderr, `Warning: container "app" image "registry.private.test/acme/app:1": no pull secret in namespace "warn"`)
+	_, stderr := kubectl(t, podYAML(ns, "web", nil, "app=registry.private.test/acme/app:1", "side=registry.private.test/acme/side:1"), false, "apply", "-f", "-")
+	// One warning for both images of the registry, fix first, whole under the API server's
+	// 256-character cut.
+	const want = `Warning: pullguard: create a pull secret for registry.private.test: oc create secret docker-registry <name> --docker-server=registry.private.test --docker-username=... --docker-password=... -n warn (containers "app", "side")`
+	assertContains(t, stderr, want)
+	if n := strings.Count(stderr, "Warning: "); n != 1 {
+		t.Errorf("want one warning, got %d:\n%s", n, stderr)
+	}
 	assertSecrets(t, pod(t, ns, "web"))
 }
 
 func TestInvalidLabelFallsBackWithAWarning(t *testing.T) {
 	ns := namespace(t, "typo", map[string]string{"pullguard.io/mode": "warning"})
 	_, stderr := kubectl(t, podYAML(ns, "web", nil, "app=registry.private.test/acme/app:1"), true, "apply", "-f", "-")
-	assertContains(t, stderr, `Warning: namespace label pullguard.io/mode="warning" is not enforce, warn or off; using "enforce"`, "denied the request")
+	assertContains(t, stderr, `Warning: pullguard: namespace label pullguard.io/mode="warning" is not enforce, warn or off; using "enforce"`, "denied the request")
 }
 
 func TestOffModeAndPublicImagesAreUntouched(t *testing.T) {
@@ -195,7 +209,7 @@ spec:
 `, ns)
 	stdout, stderr := kubectl(t, manifest, false, "apply", "-f", "-")
 	assertContains(t, stdout, "deployment.apps/api created")
-	assertContains(t, stderr, `Warning: container "api" image "registry.private.test/acme/api:2": no pull secret in namespace "workloads"`)
+	assertContains(t, stderr, `Warning: pullguard: create a pull secret for registry.private.test: oc create secret docker-registry <name> --docker-server=registry.private.test`, `-n workloads (container "api")`)
 	dep, err := cluster.Client.AppsV1().Deployments(ns).Get(context.Background(), "api", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

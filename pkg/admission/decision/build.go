@@ -115,7 +115,8 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	id.Image = ref
 	img, err := registryauth.ParseImage(ref)
 	if err != nil {
-		id.Outcome, id.Message = Rejected, invalidReferenceMessage(p, ref, err)
+		id.Outcome = Rejected
+		id.Message, id.advice = invalidReferenceMessage(p, ref, err)
 		return id, true
 	}
 	id.Registry, id.Repository = img.Registry, img.Repository
@@ -144,7 +145,7 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 		id.Candidates = names(options)
 		i, answers := v.firstAccepted(img, options)
 		if i < 0 {
-			id.Outcome, id.Message = refused(p, ref, img, answers)
+			id.Outcome, id.Message, id.advice = refused(p, ref, img, answers)
 			if id.Outcome == Rejected {
 				return id, true
 			}
@@ -160,7 +161,7 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	}
 	if outcome, vd, ok := v.verifyAnonymous(b.f, img); ok {
 		id.Outcome = outcome
-		id.Message = anonymousVerdict(p, ref, img, b.ns, outcome, vd, nil)
+		id.Message, id.advice = anonymousVerdict(p, ref, img, b.ns, outcome, vd, nil)
 		return id, true
 	}
 	id.Outcome = Missing
@@ -176,7 +177,7 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	if len(b.saSecrets) > 0 {
 		why = append([]string{fmt.Sprintf("none of service account %q's secrets matches", b.saName)}, why...)
 	}
-	id.Message = missingMessage(p, ref, img, b.ns, why, "and pullguard will set "+b.field(bi))
+	id.Message, id.advice = missingMessage(p, ref, img, b.ns, why, "and pullguard will set "+b.field(bi))
 	return id, true
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,11 +112,15 @@ func summary(d *Decision) []string {
 	return out
 }
 
+// patchJSON renders a patch for comparison. A pod's patch ends with the op recording the
+// injected secrets in InjectedAnnotation: patchJSON checks that it names the last secrets
+// the patch adds, and leaves it out of the result.
 func patchJSON(t *testing.T, ops []PatchOp) string {
 	t.Helper()
 	if len(ops) == 0 {
 		return ""
 	}
+	ops = checkInjectedAnnotation(t, ops)
 	b, err := json.Marshal(ops)
 	if err != nil {
 		t.Fatal(err)
@@ -129,4 +134,38 @@ func messages(d *Decision) string {
 		lines = append(lines, fmt.Sprintf("[%s] %s", img.Outcome, img.Message))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// checkInjectedAnnotation checks and removes the annotation op of a pod's patch.
+func checkInjectedAnnotation(t *testing.T, ops []PatchOp) []PatchOp {
+	t.Helper()
+	var added []string
+	for _, op := range ops {
+		switch v := op.Value.(type) {
+		case corev1.LocalObjectReference:
+			added = append(added, v.Name)
+		case []corev1.LocalObjectReference:
+			for _, ref := range v {
+				added = append(added, ref.Name)
+			}
+		}
+	}
+	if len(added) == 0 || !strings.HasPrefix(ops[0].Path, "/spec/imagePullSecrets") {
+		return ops // not a pod's injection
+	}
+	last := ops[len(ops)-1]
+	var value string
+	switch last.Path {
+	case "/metadata/annotations":
+		value = last.Value.(map[string]string)[InjectedAnnotation]
+	case "/metadata/annotations/pullguard.io~1injected":
+		value = last.Value.(string)
+	default:
+		return ops // left out by the caller; TestInjectedAnnotation checks it is there
+	}
+	names := strings.Split(value, ",")
+	if value == "" || len(names) > len(added) || !slices.Equal(names, added[len(added)-len(names):]) {
+		t.Errorf("annotation %s=%q does not name the injected secrets, the last of %q", InjectedAnnotation, value, added)
+	}
+	return ops[:len(ops)-1]
 }

@@ -46,6 +46,9 @@ type ImageDecision struct {
 	Message    string   `json:"message"`
 
 	place place
+	// advice is the short, fix-first form of Message for admission warnings (Warnings);
+	// empty for images that pull.
+	advice advice
 }
 
 // PatchOp is one JSON patch (RFC 6902) operation.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -14,7 +15,10 @@ const (
 	// EnforceMountableAnnotation on a service account makes the ServiceAccount admission
 	// plugin refuse pods whose imagePullSecrets the account does not list.
 	EnforceMountableAnnotation = "kubernetes.io/enforce-mountable-secrets"
-	defaultServiceAccount      = "default"
+	// InjectedAnnotation on a pod names the pull secrets pullguard added, comma-separated,
+	// so `oc describe pod` shows where an imagePullSecret came from.
+	InjectedAnnotation    = "pullguard.io/injected"
+	defaultServiceAccount = "default"
 )
 
 // Pod decides a Pod on CREATE: every image of its containers, init and ephemeral containers
@@ -24,6 +28,9 @@ func Pod(pod *corev1.Pod, f *Facts) *Decision {
 	r := newPodResolver(&pod.Spec, f, false)
 	r.decide(d, &pod.Spec)
 	d.Patch = r.patch()
+	if len(d.Patch) > 0 {
+		d.Patch = append(d.Patch, annotateInjected(pod.Annotations, r.inject))
+	}
 	d.Probes = r.v.requests
 	return d
 }
@@ -239,20 +246,20 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 	id := ImageDecision{Container: p.name, Image: ref, Candidates: []string{}, place: p}
 	if pi.err != nil {
 		id.Outcome = Rejected
-		id.Message = invalidReferenceMessage(p, ref, pi.err)
+		id.Message, id.advice = invalidReferenceMessage(p, ref, pi.err)
 		return id
 	}
 	img := pi.img
 	id.Registry, id.Repository = img.Registry, img.Repository
 	if pi.never {
 		id.Outcome = Local
-		id.Message = localMessage(p, ref)
+		id.Message, id.advice = localMessage(p, ref)
 		return id
 	}
 	if r.broken != nil {
 		id.Outcome = Rejected
 		id.Secret = r.broken.Name
-		id.Message = brokenSecretMessage(p, ref, r.broken.Err)
+		id.Message, id.advice = brokenSecretMessage(p, ref, r.broken.Err)
 		return id
 	}
 	podMs := final.Lookup(img)
@@ -305,7 +312,7 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 		id.Message = r.f.say(func() string { return providerMessage(p, ref, img, provider.Name, answers) })
 		return id
 	}
-	id.Outcome, id.Message = refused(p, ref, img, append(slices.Clone(pi.refused), answers...))
+	id.Outcome, id.Message, id.advice = refused(p, ref, img, append(slices.Clone(pi.refused), answers...))
 	if id.Outcome == Indeterminate && len(podMs) > 0 && r.injected(podMs[0].Secret) {
 		id.Secret = podMs[0].Secret
 		id.Message += fmt.Sprintf("; pull secret %q would be attached unverified", id.Secret)
@@ -320,20 +327,21 @@ func (r *podResolver) uncredentialed(id ImageDecision, pi *podImage) ImageDecisi
 	switch {
 	case len(pi.refused) > 0:
 		id.Candidates = names(pi.offers)
-		id.Outcome, id.Message = refused(p, ref, img, pi.refused)
+		id.Outcome, id.Message, id.advice = refused(p, ref, img, pi.refused)
 		return id
 	case len(pi.blocked) > 0:
 		id.Outcome = Missing
-		id.Message = mountableMessage(p, ref, img, pi.blocked[0].name, r.saName, r.ns)
+		id.Message, id.advice = mountableMessage(p, ref, img, pi.blocked[0].name, r.saName, r.ns)
 		return id
 	}
 	if outcome, vd, ok := r.v.verifyAnonymous(r.f, img); ok {
-		id.Outcome, id.Message = outcome, anonymousVerdict(p, ref, img, r.ns, outcome, vd, r.explain(img))
+		id.Outcome = outcome
+		id.Message, id.advice = anonymousVerdict(p, ref, img, r.ns, outcome, vd, r.explain(img))
 		return id
 	}
 	id.Outcome = r.f.anonymousOutcome(img)
 	if id.Outcome == Missing {
-		id.Message = missingMessage(p, ref, img, r.ns, r.explain(img), "and pullguard will attach it")
+		id.Message, id.advice = missingMessage(p, ref, img, r.ns, r.explain(img), "and pullguard will attach it")
 	} else {
 		id.Message = r.f.say(func() string { return anonymousMessage(p, ref, img) })
 	}
@@ -393,6 +401,18 @@ func (r *podResolver) patch() []PatchOp {
 		refs = append(refs, corev1.LocalObjectReference{Name: name})
 	}
 	return []PatchOp{{Op: "add", Path: "/spec/imagePullSecrets", Value: refs}}
+}
+
+// annotateInjected records the injected secrets in the pod's InjectedAnnotation. A pod
+// without annotations gets the map; "add" to an existing key replaces its value.
+func annotateInjected(annotations map[string]string, inject []string) PatchOp {
+	value := strings.Join(inject, ",")
+	if annotations == nil {
+		return PatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{InjectedAnnotation: value}}
+	}
+	// JSON pointer (RFC 6901): "/" in a key is written "~1" ("~" as "~0").
+	key := strings.NewReplacer("~", "~0", "/", "~1").Replace(InjectedAnnotation)
+	return PatchOp{Op: "add", Path: "/metadata/annotations/" + key, Value: value}
 }
 
 func covered(id ImageDecision, o Outcome, names []string, msg string) ImageDecision {

@@ -132,13 +132,14 @@ func (v *verifier) check(id ImageDecision, img registryauth.Image, options []opt
 		}
 		return id
 	}
-	id.Outcome, id.Message = refused(id.place, id.Image, img, answers)
+	id.Outcome, id.Message, id.advice = refused(id.place, id.Image, img, answers)
 	return id
 }
 
-// refused turns the answers to refused credentials into an outcome and a message: rejected
-// when every answer is definite, indeterminate when a registry could not be asked.
-func refused(p place, ref string, img registryauth.Image, answers []tried) (Outcome, string) {
+// refused turns the answers to refused credentials into an outcome, a message and its
+// advice: rejected when every answer is definite, indeterminate when a registry could not
+// be asked.
+func refused(p place, ref string, img registryauth.Image, answers []tried) (Outcome, string, advice) {
 	var parts []string
 	outcome := Rejected
 	for _, a := range answers {
@@ -148,9 +149,9 @@ func refused(p place, ref string, img registryauth.Image, answers []tried) (Outc
 		parts = append(parts, describe(img, a))
 	}
 	if outcome == Indeterminate {
-		return outcome, fmt.Sprintf("%s image %q: could not verify with %s: %s", p, ref, img.Registry, strings.Join(parts, "; "))
+		return outcome, fmt.Sprintf("%s image %q: could not verify with %s: %s", p, ref, img.Registry, strings.Join(parts, "; ")), refusedAdvice(img, answers)
 	}
-	return outcome, fmt.Sprintf("%s image %q: %s", p, ref, strings.Join(parts, "; "))
+	return outcome, fmt.Sprintf("%s image %q: %s", p, ref, strings.Join(parts, "; ")), refusedAdvice(img, answers)
 }
 
 // describe says what a registry answered to one credential.

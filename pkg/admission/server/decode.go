@@ -15,6 +15,9 @@ type podFields struct {
 		Name         string `json:"name"`
 		GenerateName string `json:"generateName"`
 		Namespace    string `json:"namespace"`
+		// Only whether the pod has annotations: the patch that records an injection adds
+		// the map when there is none, a key when there is.
+		Annotations present `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
 		ServiceAccountName       string                        `json:"serviceAccountName"`
@@ -31,6 +34,14 @@ type podFields struct {
 			} `json:"image"`
 		} `json:"volumes"`
 	} `json:"spec"`
+}
+
+// present records that a field is there and not null, without decoding it.
+type present bool
+
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = string(b) != "null"
+	return nil
 }
 
 type namedImage struct {
@@ -51,6 +62,9 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 	}
 	pod := &corev1.Pod{}
 	pod.Name, pod.GenerateName, pod.Namespace = f.Metadata.Name, f.Metadata.GenerateName, f.Metadata.Namespace
+	if f.Metadata.Annotations {
+		pod.Annotations = map[string]string{}
+	}
 	s := &pod.Spec
 	s.ServiceAccountName, s.DeprecatedServiceAccount, s.ImagePullSecrets = f.Spec.ServiceAccountName, f.Spec.DeprecatedServiceAccount, f.Spec.ImagePullSecrets
 	for _, c := range f.Spec.Containers {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,8 +142,11 @@ func (h *Handler) newObject(req admission.Request) any {
 	return obj
 }
 
+// respond assembles the response: a denial lists every failing image, one line each (SPEC
+// section 5); warnings give one fix per registry and reason, each short enough to survive
+// the API server's truncation, all marked as pullguard's.
 func (h *Handler) respond(req admission.Request, d *decision.Decision, p decision.Policy) (admission.Response, string) {
-	warnings := append(p.Warnings, d.Notes...)
+	warnings := append(slices.Clone(p.Warnings), d.Notes...)
 	failed, undecided := d.Failed(), d.Undecided()
 	if p.Mode == decision.Enforce && !h.Workloads {
 		var lines []string
@@ -154,26 +158,47 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 			lines = append(lines, fmt.Sprintf("namespace %q is %s=closed, so what cannot be verified is denied", req.Namespace, decision.FailurePolicyLabel))
 		}
 		if len(lines) > 0 {
-			warnings = append(warnings, messages(d.Local())...)
+			warnings = append(warnings, decision.Warnings(d.Local())...)
 			h.Log.Info("denied", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
-			return admission.Denied(strings.Join(lines, "\n")).WithWarnings(warnings...), resultDenied
+			return admission.Denied(strings.Join(lines, "\n")).WithWarnings(prefixed(warnings)...), resultDenied
 		}
 	}
-	warnings = append(warnings, messages(append(append(failed, undecided...), d.Local()...))...)
+	warnings = append(warnings, decision.Warnings(d.Images)...)
 	result := resultAllowed
 	resp := admission.Allowed("")
 	if len(d.Patch) > 0 && !h.Workloads {
 		resp = admission.Patched("", patchOps(d.Patch)...)
 		result = resultPatched
-		if h.Log.Enabled(context.Background(), slog.LevelDebug) {
-			h.Log.Debug("patched", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "images", outcomes(d))
-		}
+		// Secret names, never their contents: what an admin looks for when a pod pulls
+		// with a secret nobody listed (the pod's pullguard.io/injected annotation says
+		// the same).
+		h.Log.Info("injected pull secrets", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "secrets", injected(d), "images", outcomes(d))
 	}
 	if len(failed)+len(undecided) > 0 {
 		result = resultWarned
 		h.Log.Info("admitted with warnings", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "mode", string(p.Mode), "images", outcomes(d))
 	}
-	return resp.WithWarnings(warnings...), result
+	return resp.WithWarnings(prefixed(warnings)...), result
+}
+
+// prefixed marks every warning as pullguard's: kubectl prints them as "Warning: ..." among
+// those of other webhooks and the API server.
+func prefixed(warnings []string) []string {
+	for i, w := range warnings {
+		warnings[i] = decision.PrefixWarning(w)
+	}
+	return warnings
+}
+
+// injected names the secrets a decision injects, each once, in order.
+func injected(d *decision.Decision) []string {
+	var out []string
+	for _, img := range d.Images {
+		if img.Outcome == decision.Injected && img.Secret != "" && !slices.Contains(out, img.Secret) {
+			out = append(out, img.Secret)
+		}
+	}
+	return out
 }
 
 func messages(images []decision.ImageDecision) []string {
@@ -188,9 +213,9 @@ func messages(images []decision.ImageDecision) []string {
 func (h *Handler) undecided(req admission.Request, p decision.Policy, reason string) (admission.Response, string) {
 	h.Log.Warn("could not decide", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", string(req.UID), "reason", reason, "failurePolicy", string(p.FailurePolicy))
 	if p.FailurePolicy == decision.FailClosed && !h.Workloads {
-		return admission.Denied(fmt.Sprintf("pullguard could not check the images: %s; namespace %q is %s=closed", reason, req.Namespace, decision.FailurePolicyLabel)).WithWarnings(p.Warnings...), resultError
+		return admission.Denied(fmt.Sprintf("pullguard could not check the images: %s; namespace %q is %s=closed", reason, req.Namespace, decision.FailurePolicyLabel)).WithWarnings(prefixed(slices.Clone(p.Warnings))...), resultError
 	}
-	return admission.Allowed("").WithWarnings(append(p.Warnings, "pullguard could not check the images: "+reason)...), resultError
+	return admission.Allowed("").WithWarnings(prefixed(append(slices.Clone(p.Warnings), "could not check the images: "+reason))...), resultError
 }
 
 func (h *Handler) excluded(ns string) bool {

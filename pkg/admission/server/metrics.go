@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -28,7 +29,8 @@ var knownKinds = map[string]bool{
 }
 
 // Metrics are pullguard's Prometheus metrics, on a registry of their own. Every label value
-// comes from a fixed set: never an image, a namespace or a secret name.
+// comes from a fixed set: never an image, a namespace or a secret name. /metrics serves them
+// beside controller-runtime's registry (Gatherer).
 type Metrics struct {
 	Registry *prometheus.Registry
 
@@ -39,6 +41,8 @@ type Metrics struct {
 	probeDur prometheus.Histogram
 	cache    *prometheus.CounterVec
 	api      prometheus.Counter
+
+	buildInfo *prometheus.GaugeVec
 
 	byOutcome map[decision.Outcome]prometheus.Counter
 }
@@ -86,6 +90,10 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 	}
 	m.cache.WithLabelValues("hit")
 	m.cache.WithLabelValues("miss")
+	m.buildInfo = f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pullguard_build_info",
+		Help: "1, labelled with the version of the running pullguard.",
+	}, []string{"version"})
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pullguard_cached_pull_secrets",
 		Help: "Pull secrets held in the cache, across namespaces.",
@@ -95,6 +103,22 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 		m.byOutcome[o] = m.images.WithLabelValues(string(o))
 	}
 	return m
+}
+
+// SetVersion sets pullguard_build_info to the running version ("unknown" if empty).
+func (m *Metrics) SetVersion(version string) {
+	if version == "" {
+		version = "unknown"
+	}
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version).Set(1)
+}
+
+// Gatherer is what /metrics serves: pullguard's metrics, and controller-runtime's registry,
+// which holds the admission endpoints' controller_runtime_webhook_* metrics, client-go's
+// rest_client_requests_total and the serving certificate's certwatcher_* reads and errors.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	return prometheus.Gatherers{m.Registry, ctrlmetrics.Registry}
 }
 
 func (m *Metrics) observe(kind, operation, result string, took time.Duration) {
@@ -133,12 +157,19 @@ func (m *Metrics) countImages(d *decision.Decision) {
 
 // countRequests wraps a client transport to count API requests.
 func (m *Metrics) countRequests(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		m.api.Inc()
-		return rt.RoundTrip(req)
-	})
+	return countingTransport{rt: rt, count: m.api}
 }
 
-type roundTripperFunc func(*http.Request) (*http.Response, error)
+// countingTransport counts requests. It names the transport it wraps, so client-go can
+// cancel a timed-out request through it (and does not log that it cannot).
+type countingTransport struct {
+	rt    http.RoundTripper
+	count prometheus.Counter
+}
 
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.count.Inc()
+	return t.rt.RoundTrip(req)
+}
+
+func (t countingTransport) WrappedRoundTripper() http.RoundTripper { return t.rt }

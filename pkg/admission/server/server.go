@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,8 +60,8 @@ type Options struct {
 	// ImageCredentialProviderConfig is the kubelet's CredentialProviderConfig (a file or a
 	// directory of them): images its providers match are the nodes' to pull.
 	ImageCredentialProviderConfig string
-	PrivateRegistries     registryauth.Patterns
-	ExcludeNamespaces     []string
+	PrivateRegistries             registryauth.Patterns
+	ExcludeNamespaces             []string
 	// Verify probes registries (SPEC section 6) within VerifyTimeout per review, trusting
 	// RegistryCAFiles beside the system roots.
 	Verify          bool
@@ -84,6 +86,8 @@ type Options struct {
 	// /readyz fails, so that endpoints stop sending new connections before the port
 	// closes. Zero closes at once.
 	DrainDelay time.Duration
+	// Version labels pullguard_build_info; empty: the module version the binary carries.
+	Version string
 
 	Log *slog.Logger
 }
@@ -147,6 +151,7 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		}
 		return s.State.CachedPullSecrets()
 	})
+	s.Metrics.SetVersion(cmp.Or(opts.Version, moduleVersion()))
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -211,8 +216,16 @@ func (s *Server) Run(ctx context.Context) error {
 	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout, Workloads: true}
 
 	hooks := http.NewServeMux()
-	hooks.Handle(MutatePath, &admission.Webhook{Handler: mutate, LogConstructor: plainLogger})
-	hooks.Handle(ValidatePath, &admission.Webhook{Handler: validate, LogConstructor: plainLogger})
+	// Standalone webhooks count into controller-runtime's controller_runtime_webhook_*
+	// metrics, labelled by path, as its webhook.Server would.
+	for path, h := range map[string]*Handler{MutatePath: mutate, ValidatePath: validate} {
+		hook, err := admission.StandaloneWebhook(&admission.Webhook{Handler: h, LogConstructor: plainLogger}, admission.StandaloneOptions{MetricsPath: path})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		hooks.Handle(path, hook)
+	}
 	tlsConfig := s.serverTLS()
 	if s.clientCAs != nil {
 		tlsConfig.GetConfigForClient = s.clientCAs.forClient
@@ -234,7 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 	serve("webhook server", func() error { return serveAdmission(runCtx, srv, ln) })
 	if s.opts.MetricsBindAddress != "" && s.opts.MetricsBindAddress != "0" {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
+		mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Gatherer(), promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
 		if s.opts.Profiling {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -374,6 +387,15 @@ func parseNamespacedName(ref string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("%q is not namespace/name", ref)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+// moduleVersion is the version the go command stamped into the binary, for builds without
+// a version set at link time.
+func moduleVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		return info.Main.Version
+	}
+	return ""
 }
 
 // ownNamespace returns the namespace pullguard runs in, to exclude it.

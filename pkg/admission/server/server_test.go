@@ -174,7 +174,7 @@ func TestUndecidedFollowsTheFailurePolicy(t *testing.T) {
 
 	open := start(t, decision.FailOpen)
 	resp, _ = review(t, open, MutatePath, podReview(t, "2"))
-	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "caches are not synced") {
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "pullguard: could not check the images: its caches are not synced") {
 		t.Fatalf("fail-open: %+v", resp)
 	}
 
@@ -197,19 +197,36 @@ func TestUndecidedFollowsTheFailurePolicy(t *testing.T) {
 		t.Errorf("malformed review: %d %+v", code, resp)
 	}
 
-	// The exposition of the fixed-label metrics.
-	metrics, err := open.client.Get(open.metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer metrics.Body.Close()
-	text, _ := io.ReadAll(metrics.Body)
-	for _, want := range []string{
+	// The exposition of the fixed-label metrics, and beside them controller-runtime's
+	// registry: the webhook's requests, the certificate reads, and client-go's requests
+	// (to an API server that never answers: errors, once the 1s client timeout passes).
+	wants := []string{
 		`pullguard_admission_requests_total{kind="Pod",operation="CREATE",result="error"} 1`,
 		`pullguard_cached_pull_secrets 0`,
 		`pullguard_images_total{outcome="injected"} 0`,
 		`pullguard_admission_duration_seconds_count{kind="Pod"} 1`,
-	} {
+		`pullguard_build_info{version="`,
+		`controller_runtime_webhook_requests_total{code="200",webhook="/mutate"} `,
+		`controller_runtime_webhook_requests_in_flight{webhook="/validate"} 0`,
+		`certwatcher_read_certificate_total `,
+		`rest_client_requests_total{code="<error>",host="127.0.0.1:`,
+	}
+	var text []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		metrics, err := open.client.Get(open.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ = io.ReadAll(metrics.Body)
+		metrics.Body.Close()
+		if metrics.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: %d\n%s", metrics.StatusCode, text)
+		}
+		if bytes.Contains(text, []byte(wants[len(wants)-1])) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !bytes.Contains(text, []byte(want)) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -39,7 +40,10 @@ type Options struct {
 	Defaults decision.Policy
 	// FileRecheck is how often node credential files are re-read (default 10s).
 	FileRecheck time.Duration
-	Log         *slog.Logger
+	// SyncWarnAfter is when, while the caches are not synced, the first warning is logged
+	// (default 5s); later ones back off to a minute.
+	SyncWarnAfter time.Duration
+	Log           *slog.Logger
 }
 
 // State answers, from caches, what a decision needs to know about a namespace.
@@ -56,6 +60,8 @@ type State struct {
 	factories  []informers.SharedInformerFactory
 	reflectors []*cache.Reflector
 	synced     []cache.InformerSynced
+	named      []namedSync // the same checks, named for the warnings while not synced
+	syncErrs   syncErrors
 	ready      atomic.Bool
 
 	node      atomic.Pointer[registryauth.Keyring]
@@ -78,19 +84,25 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	// selecting on the server means opaque secrets are never even listed. The reflectors
 	// feed parsed secrets straight into the store (see secretSink).
 	for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
-		lw := secretListWatch(client, typ)
+		name := "secrets of type " + string(typ)
+		lw := s.syncErrs.recordListWatch(name, secretListWatch(client, typ))
 		sink := newSecretSink(s.secrets)
 		s.reflectors = append(s.reflectors, cache.NewReflectorWithOptions(lw, &corev1.Secret{}, sink, cache.ReflectorOptions{Name: "pullguard " + string(typ)}))
 		s.synced = append(s.synced, sink.synced.Load)
+		s.named = append(s.named, namedSync{name, sink.synced.Load})
 	}
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
 	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
 	s.synced = append(s.synced, accounts.Core().V1().ServiceAccounts().Informer().HasSynced)
+	s.named = append(s.named, namedSync{"serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer().HasSynced})
+	s.syncErrs.recordInformer("serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer())
 
 	spaces := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripNamespace))
 	s.spaces = spaces.Core().V1().Namespaces().Lister()
 	s.synced = append(s.synced, spaces.Core().V1().Namespaces().Informer().HasSynced)
+	s.named = append(s.named, namedSync{"namespaces", spaces.Core().V1().Namespaces().Informer().HasSynced})
+	s.syncErrs.recordInformer("namespaces", spaces.Core().V1().Namespaces().Informer())
 	s.factories = append(s.factories, accounts, spaces)
 
 	if err := s.reloadFiles(); err != nil {
@@ -116,6 +128,7 @@ func (s *State) Start(ctx context.Context) {
 		}
 	}()
 	go s.watchFiles(ctx)
+	go s.warnUntilSynced(ctx, cmp.Or(s.opts.SyncWarnAfter, defaultSyncWarnAfter))
 }
 
 // Synced reports whether every cache holds its initial list.
