@@ -1,9 +1,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"io"
 	"strings"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -19,6 +16,8 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
+func (l *stringList) Type() string { return "strings" }
+
 // patternsFlag is a comma list of registry globs; repeating the flag adds to the list.
 type patternsFlag struct{ patterns registryauth.Patterns }
 
@@ -33,23 +32,4 @@ func (p *patternsFlag) Set(v string) error {
 	return nil
 }
 
-// printFlags lists a flag set's flags GNU-style (--name), as the docs spell them; the flag
-// package accepts both -name and --name.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		dashes := "--"
-		if len(f.Name) == 1 {
-			dashes = "-"
-		}
-		name, usage := flag.UnquoteUsage(f)
-		line := "  " + dashes + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		fmt.Fprintf(w, "%s\n    \t%s", line, usage)
-		if f.DefValue != "" && f.DefValue != "[]" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %q)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	})
-}
+func (p *patternsFlag) Type() string { return "globs" }

@@ -2,18 +2,23 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/pullguard/pullguard/pkg/admission/check"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
@@ -22,12 +27,14 @@ import (
 // serveFlags are the flags of `webhook serve` (SPEC section 2).
 type serveFlags struct {
 	kubeconfig    string
+	configDir     string
 	opts          server.Options
 	mode          string
 	failure       string
 	nodeSecrets   stringList
 	nodeFiles     stringList
 	private       patternsFlag
+	internal      patternsFlag
 	exclude       string
 	verify        bool
 	verifyTimeout time.Duration
@@ -35,9 +42,10 @@ type serveFlags struct {
 	logLevel      string
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *pflag.FlagSet) {
 	o := &f.opts
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "`path` of a kubeconfig (default: in-cluster)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "`path` of a kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
+	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of settings, one file per flag named like it (a mounted ConfigMap, "+check.DefaultServerConfig+", which check --cluster reads too); flags given win")
 	fs.StringVar(&o.BindAddress, "bind-address", ":8443", "`address` of the HTTPS admission endpoint")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "/etc/pullguard/tls/tls.crt", "serving certificate `path`, reloaded on change")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "/etc/pullguard/tls/tls.key", "serving key `path`, reloaded on change")
@@ -60,6 +68,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		return err
 	})
 	fs.Var(&f.private, "private-registries", "comma list of registry `globs` that always need credentials")
+	fs.Var(&f.internal, "internal-registries", "comma list of OpenShift internal registry `hosts` (host[:port]): cross-project pulls need the service account's access (SubjectAccessReview), and a service account's dockercfg secret is waited for")
 	fs.Var(&f.registryCAs, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
 	fs.StringVar(&f.exclude, "exclude-namespaces", strings.Join(server.DefaultExclude, ","), "comma list of namespace `globs` never touched (pullguard's own namespace is always excluded)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -76,6 +85,7 @@ func (f *serveFlags) complete() error {
 	}
 	o.NodeCredentialSecrets, o.NodeCredentialFiles = f.nodeSecrets, f.nodeFiles
 	o.PrivateRegistries = f.private.patterns
+	o.InternalRegistries = f.internal.patterns
 	o.Verify, o.VerifyTimeout, o.RegistryCAFiles = f.verify, f.verifyTimeout, f.registryCAs
 	if o.VerifyTimeout <= 0 {
 		return fmt.Errorf("--verify-timeout must be positive")
@@ -95,40 +105,56 @@ func (f *serveFlags) complete() error {
 	return o.Validate()
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("webhook serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newServeCommand returns `serve`; its messages go to stderr.
+func newServeCommand(stderr io.Writer) *cobra.Command {
 	var f serveFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: webhook [serve] [flags]\n\nFlags:\n")
-		printFlags(stderr, fs)
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the admission webhook server (the default command)",
+		Long: `Run the admission webhook: POST /mutate injects pull secrets into Pods and BuildConfigs
+or denies them; POST /validate warns about workload templates. Metrics on
+--metrics-bind-address, /healthz and /readyz on --health-probe-bind-address.
+
+The API server it watches is --kubeconfig's, else $KUBECONFIG's, else ~/.kube/config's,
+else the in-cluster service account's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if code := serve(cmd.Context(), cmd.Flags(), &f, stderr); code != 0 {
+				return &check.ExitError{Code: code}
+			}
+			return nil
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	cmd.Flags().SortFlags = false
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func serve(ctx context.Context, fs *pflag.FlagSet, f *serveFlags, stderr io.Writer) int {
+	if f.configDir != "" {
+		if err := applyConfigDir(fs, f.configDir); err != nil {
+			fmt.Fprintln(stderr, "error: --config-dir:", err)
+			return 2
 		}
+	}
+	if err := f.complete(); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "error: unexpected arguments %q\n", fs.Args())
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
+	// The logger last: controller-runtime keeps the first logger it is given, so a
+	// command line refused above leaves it unset (tests run serve many times).
 	log, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "error: --log-level:", err)
 		return 2
 	}
 	f.opts.Log = log
-	if err := f.complete(); err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return 2
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
-	if err != nil {
-		fmt.Fprintln(stderr, "error: --kubeconfig:", err)
-		return 2
-	}
+	f.opts.Version = version // pullguard_build_info
 	srv, err := server.New(cfg, f.opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
@@ -140,6 +166,44 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// restConfig loads the API server's address and credentials as kubectl does (--kubeconfig,
+// $KUBECONFIG, ~/.kube/config) and, with none of them, in-cluster.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, fmt.Errorf("no API server to watch: not running in a cluster (KUBERNETES_SERVICE_HOST is not set) and no kubeconfig: give --kubeconfig or set $KUBECONFIG")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// applyConfigDir sets the flags not given on the command line from dir: one file per flag,
+// named like it, one value per line (a ConfigMap mounted as a volume; its "..data" links
+// are skipped).
+func applyConfigDir(fs *pflag.FlagSet, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	data := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "..") {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		data[e.Name()] = string(raw)
+	}
+	_, err = check.ApplyConfig(fs, data, func(key string) bool { return key != "config-dir" })
+	return err
 }
 
 // newLogger returns a JSON logger at level and routes controller-runtime's and client-go's

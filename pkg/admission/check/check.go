@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/manifest"
@@ -28,12 +30,25 @@ const (
 
 // Options are the flags of `webhook check`.
 type Options struct {
-	// Files are manifest files, directories, or "-" for stdin.
-	Files []string
-	// Namespace is the namespace of objects that name none (default "default").
+	// Files are manifest files, directories (their subdirectories too with Recursive), URLs,
+	// or "-" for stdin; Kustomize is a kustomization directory, built as kubectl -k does.
+	Files     []string
+	Recursive bool
+	Kustomize string
+	// Resources are TYPE/NAME arguments (pod/web, deployments, ...) read from the cluster,
+	// narrowed by Selector or widened by AllNamespaces as for kubectl get; they imply Cluster.
+	Resources     []string
+	Selector      string
+	AllNamespaces bool
+	// Namespace is the namespace of objects that name none; empty: the kubeconfig
+	// context's namespace, else "default", as for kubectl.
 	Namespace string
 	// PrivateRegistries always need a credential.
 	PrivateRegistries registryauth.Patterns
+	// InternalRegistries are OpenShift's internal registry hosts: the cross-project rule is
+	// evaluated with the input's RoleBindings and ClusterRoles offline (or reported as not
+	// checked offline), and with SubjectAccessReviews with Cluster.
+	InternalRegistries registryauth.Patterns
 	// NodeCredentialFiles are docker config.json files every node has.
 	NodeCredentialFiles []string
 	// NodeCredentialSecrets are namespace/name of pull secrets every node has
@@ -41,13 +56,23 @@ type Options struct {
 	NodeCredentialSecrets []string
 	// ImageCredentialProviderConfig is the kubelet's CredentialProviderConfig.
 	ImageCredentialProviderConfig string
-	// Output is "text" or "json".
+	// DefaultMode and DefaultFailurePolicy are the policy of namespaces without the labels,
+	// as serve's --default-mode and --default-failure-policy (empty: enforce and open).
+	DefaultMode          decision.Mode
+	DefaultFailurePolicy decision.FailurePolicy
+	// Output is "text" (the default), "json" or "yaml".
 	Output string
+	// FailOn is what makes the exit code 1: "deny" (the default: anything denied,
+	// including a workload's pods) or "warn" (admission warnings too).
+	FailOn string
 	// Cluster reads secrets, service accounts and namespaces of the objects' namespaces from
-	// the cluster of Kubeconfig (the usual loading rules when empty); manifests override
-	// what the cluster has.
+	// the cluster; manifests override what the cluster has. The cluster is Getter's (the
+	// command's kubeconfig flags), else that of Kubeconfig and Context (the usual loading
+	// rules when empty).
 	Cluster    bool
 	Kubeconfig string
+	Context    string
+	Getter     genericclioptions.RESTClientGetter
 	// Verify asks the registries (off by default: offline means no network unless asked),
 	// within VerifyTimeout per object, trusting RegistryCAFiles beside the system roots.
 	Verify          bool
@@ -60,17 +85,64 @@ type Options struct {
 	VerifyDenyNetworks []netip.Prefix
 }
 
+// Fail-on levels.
+const (
+	FailOnDeny = "deny"
+	FailOnWarn = "warn"
+)
+
 // Validate reports a usage error.
 func (o *Options) Validate() error {
-	if len(o.Files) == 0 {
-		return fmt.Errorf("no input: give -f FILE, -f DIR or -f -")
+	if len(o.Files) == 0 && o.Kustomize == "" && len(o.Resources) == 0 && o.Selector == "" {
+		return fmt.Errorf("no input: give -f FILE|DIR|URL|-, -k DIR, or TYPE/NAME (read from the cluster)")
 	}
 	switch o.Output {
-	case "", "text", "json":
+	case "", "text", "json", "yaml":
 	default:
-		return fmt.Errorf("-o %q: want text or json", o.Output)
+		return fmt.Errorf("--output %q: want text, json or yaml", o.Output)
+	}
+	switch o.FailOn {
+	case "", FailOnDeny, FailOnWarn:
+	default:
+		return fmt.Errorf("--fail-on %q: want deny or warn", o.FailOn)
+	}
+	if o.DefaultMode != "" {
+		if _, err := decision.ParseMode(string(o.DefaultMode)); err != nil {
+			return fmt.Errorf("--default-mode: %w", err)
+		}
+	}
+	if o.DefaultFailurePolicy != "" {
+		if _, err := decision.ParseFailurePolicy(string(o.DefaultFailurePolicy)); err != nil {
+			return fmt.Errorf("--default-failure-policy: %w", err)
+		}
 	}
 	return nil
+}
+
+// getter returns the kubeconfig flags the cluster and the default namespace come from.
+func (o *Options) getter() genericclioptions.RESTClientGetter {
+	if o.Getter != nil {
+		return o.Getter
+	}
+	f := genericclioptions.NewConfigFlags(true)
+	f.KubeConfig, f.Context, f.Namespace = &o.Kubeconfig, &o.Context, &o.Namespace
+	return f
+}
+
+// defaultNamespace is -n, else the kubeconfig context's namespace, else "default". Offline,
+// a kubeconfig that cannot be loaded is no error: CI machines have none.
+func (o *Options) defaultNamespace(g genericclioptions.RESTClientGetter) (string, error) {
+	ns, _, err := g.ToRawKubeConfigLoader().Namespace()
+	switch {
+	case err != nil && o.Cluster:
+		return "", err
+	case err != nil || ns == "":
+		if o.Namespace != "" {
+			return o.Namespace, nil
+		}
+		return metav1.NamespaceDefault, nil
+	}
+	return ns, nil
 }
 
 // Run checks the manifests and writes the report to stdout; problems with the input go to
@@ -80,15 +152,33 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
-	if o.Namespace == "" {
-		o.Namespace = "default"
+	if len(o.Resources) > 0 || o.Selector != "" {
+		o.Cluster = true // objects that live in the cluster are decided with its secrets
 	}
-	objs, err := manifest.Read(o.Files, stdin)
+	g := o.getter()
+	var err error
+	if o.Cluster {
+		if err := requireCluster(g); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			return ExitUsage
+		}
+	}
+	if o.Namespace, err = o.defaultNamespace(g); err != nil {
+		fmt.Fprintln(stderr, "error:", clusterError(err))
+		return ExitUsage
+	}
+	in := &input{
+		files: o.Files, recursive: o.Recursive, kustomize: o.Kustomize,
+		resources: o.Resources, selector: o.Selector, allNamespaces: o.AllNamespaces,
+		namespace: o.Namespace, getter: g, stdin: stdin,
+	}
+	objs, err := in.read()
 	if err != nil {
-		fmt.Fprintln(stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", clusterError(err))
 		return ExitUsage
 	}
 	w := newWorld(o.PrivateRegistries)
+	w.internal = o.InternalRegistries
 	if o.ImageCredentialProviderConfig != "" {
 		if w.providers, err = providerconfig.Load(o.ImageCredentialProviderConfig); err != nil {
 			fmt.Fprintln(stderr, "error: --image-credential-provider-config:", err)
@@ -96,8 +186,8 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 		}
 	}
 	if o.Cluster {
-		if err := w.loadCluster(ctx, o.Kubeconfig, namespaces(objs, o.Namespace), o.NodeCredentialSecrets); err != nil {
-			fmt.Fprintln(stderr, "error:", err)
+		if err := w.loadCluster(ctx, g, namespaces(objs, o.Namespace), o.NodeCredentialSecrets); err != nil {
+			fmt.Fprintln(stderr, "error:", clusterError(err))
 			return ExitUsage
 		}
 	}
@@ -110,6 +200,8 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 			w.addServiceAccount(ns, v)
 		case *corev1.Namespace:
 			w.namespaces[v.Name] = v
+		default:
+			w.rbac.Add(v, ns)
 		}
 	}
 	// The nodes' credentials in the order serve reads them: the secrets, then the files.
@@ -141,16 +233,19 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 		}
 	}
 	report := decide(ctx, objs, w, o, prober)
-	if o.Output == "json" {
+	switch o.Output {
+	case "json":
 		err = report.writeJSON(stdout)
-	} else {
+	case "yaml":
+		err = report.writeYAML(stdout)
+	default:
 		err = report.writeText(stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return ExitUsage
 	}
-	if report.denied() {
+	if report.fails(o.FailOn) {
 		return ExitDenied
 	}
 	return ExitOK
@@ -158,7 +253,13 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 
 func decide(ctx context.Context, objs []manifest.Object, w *world, o Options, prober *probe.Prober) *report {
 	defaults := decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen}
-	r := &report{}
+	if o.DefaultMode != "" {
+		defaults.Mode = o.DefaultMode
+	}
+	if o.DefaultFailurePolicy != "" {
+		defaults.FailurePolicy = o.DefaultFailurePolicy
+	}
+	r := newReport(o.Verify)
 	for _, obj := range objs {
 		ns := namespaceOf(obj, o.Namespace)
 		p := w.policy(ns, defaults)
@@ -167,7 +268,7 @@ func decide(ctx context.Context, objs []manifest.Object, w *world, o Options, pr
 			// Admission never looks at it: the decision only names it, asking no registry.
 			ask = nil
 		}
-		d, ok := verify.Decide(ctx, obj.Value, w.facts(ns), ask, o.VerifyTimeout)
+		d, ok := verify.DecideWith(ctx, obj.Value, w.facts(ns), verify.Options{Prober: ask, Budget: o.VerifyTimeout, Access: w.access()})
 		if !ok {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/pullguard/pullguard/pkg/admission/access"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
@@ -20,6 +21,11 @@ type world struct {
 	node       *registryauth.Keyring
 	providers  []registryauth.CredentialProvider
 	private    registryauth.Patterns
+	// internal are the internal registry hosts; rbac answers their access questions from
+	// the input, and review, with --cluster, from the cluster (access.go).
+	internal registryauth.Patterns
+	rbac     *access.Offline
+	review   *access.Reviewer
 
 	indexes map[string]*registryauth.SecretIndex
 }
@@ -31,6 +37,7 @@ func newWorld(private registryauth.Patterns) *world {
 		namespaces: map[string]*corev1.Namespace{},
 		indexes:    map[string]*registryauth.SecretIndex{},
 		private:    private,
+		rbac:       access.NewOffline(),
 	}
 }
 
@@ -46,7 +53,9 @@ func (w *world) addSecret(ns string, s *corev1.Secret) {
 	if w.secrets[ns] == nil {
 		w.secrets[ns] = map[string]*registryauth.PullSecret{}
 	}
-	w.secrets[ns][s.Name] = registryauth.ParseSecret(s.Name, s.Type, s.Data)
+	parsed := registryauth.ParseSecret(s.Name, s.Type, s.Data)
+	parsed.ServiceAccount = decision.SecretServiceAccount(s.Annotations)
+	w.secrets[ns][s.Name] = parsed
 	delete(w.indexes, ns)
 }
 
@@ -108,12 +117,13 @@ func (w *world) facts(ns string) *decision.Facts {
 		w.indexes[ns] = x
 	}
 	return &decision.Facts{
-		Namespace:         ns,
-		Secrets:           x,
-		ServiceAccounts:   w.accounts[ns],
-		Node:              w.node,
-		Providers:         w.providers,
-		PrivateRegistries: w.private,
+		Namespace:          ns,
+		Secrets:            x,
+		ServiceAccounts:    w.accounts[ns],
+		Node:               w.node,
+		Providers:          w.providers,
+		PrivateRegistries:  w.private,
+		InternalRegistries: w.internal,
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 
 // TestVerdicts pins what admission would do with an object, by kind, image outcome, mode
 // and failure policy: only a definite failure or, in a fail-closed namespace, an undecided
-// image denies, and only where admission can deny (Pods and BuildConfigs in enforce mode).
+// image denies, and only in enforce mode: Pods and BuildConfigs themselves, a workload's
+// pods (the workload is admitted with warnings; its controller's pods are denied).
 func TestVerdicts(t *testing.T) {
 	open := decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen}
 	closed := decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailClosed}
@@ -30,11 +31,16 @@ func TestVerdicts(t *testing.T) {
 		{"indeterminate build, fail-closed: denied", "BuildConfig", decision.Indeterminate, false, closed, denied},
 		{"indeterminate pod with an injection, fail-open: warned, not patched", "Pod", decision.Indeterminate, true, open, warned},
 		{"indeterminate pod, warn mode, fail-closed: warned", "Pod", decision.Indeterminate, false, warnClosed, warned},
-		{"indeterminate workload, fail-closed: warned (never denied)", "Deployment", decision.Indeterminate, false, closed, warned},
+		{"indeterminate workload, fail-closed: its pods denied", "Deployment", decision.Indeterminate, false, closed, podsDenied},
+		{"indeterminate workload, fail-open: warned", "Deployment", decision.Indeterminate, false, open, warned},
+		{"indeterminate workload, warn mode, fail-closed: warned", "StatefulSet", decision.Indeterminate, false, warnClosed, warned},
 		{"missing pod, fail-open: denied (a definite answer)", "Pod", decision.Missing, false, open, denied},
 		{"rejected pod, fail-open: denied", "Pod", decision.Rejected, false, open, denied},
 		{"missing pod, warn mode: warned", "Pod", decision.Missing, false, warnClosed, warned},
-		{"missing workload: warned", "Deployment", decision.Missing, false, open, warned},
+		{"missing workload: its pods denied", "Deployment", decision.Missing, false, open, podsDenied},
+		{"rejected cron job: its pods denied", "CronJob", decision.Rejected, false, open, podsDenied},
+		{"missing workload, warn mode: warned", "Deployment", decision.Missing, false, warnClosed, warned},
+		{"covered workload: admitted", "DaemonSet", decision.Covered, false, closed, admitted},
 		{"injected pod: patched", "Pod", decision.Injected, true, closed, patched},
 		{"covered pod: admitted", "Pod", decision.Covered, false, closed, admitted},
 		{"missing pod, mode off: skipped", "Pod", decision.Missing, false, off, skipped},
@@ -46,16 +52,20 @@ func TestVerdicts(t *testing.T) {
 			if tt.patch {
 				d.Patch = []decision.PatchOp{{Op: "add", Path: "/spec/imagePullSecrets", Value: []string{"s"}}}
 			}
-			r := &report{}
+			r := newReport(true)
 			r.add(manifest.Object{}, d, tt.policy)
 			if len(r.Objects) != 1 {
 				t.Fatalf("report holds %d objects, want 1", len(r.Objects))
 			}
-			if got := r.Objects[0].verdict; got != tt.want {
+			if got := r.Objects[0].Verdict; got != tt.want {
 				t.Errorf("verdict %q, want %q", got, tt.want)
 			}
-			if r.denied() != (tt.want == denied) {
-				t.Errorf("denied() = %v, want %v (the exit code follows it)", r.denied(), tt.want == denied)
+			wantFail := tt.want == denied || tt.want == podsDenied
+			if r.fails(FailOnDeny) != wantFail {
+				t.Errorf("fails(deny) = %v, want %v (the exit code follows it)", r.fails(FailOnDeny), wantFail)
+			}
+			if wantWarn := wantFail || tt.want == warned; r.fails(FailOnWarn) != wantWarn {
+				t.Errorf("fails(warn) = %v, want %v", r.fails(FailOnWarn), wantWarn)
 			}
 		})
 	}
@@ -64,7 +74,7 @@ func TestVerdicts(t *testing.T) {
 // TestSkippedInBothOutputs: an object of a mode=off namespace is listed by the text and the
 // JSON output alike, marked skipped, without images or patch.
 func TestSkippedInBothOutputs(t *testing.T) {
-	r := &report{}
+	r := newReport(true)
 	pod := &decision.Decision{Kind: "Pod", Namespace: "team-a", Name: "decided",
 		Images: []decision.ImageDecision{{Container: "app", Image: "quay.io/acme/app:1", Outcome: decision.Anonymous}}}
 	r.add(manifest.Object{}, &decision.Decision{Kind: "Pod", Namespace: "team-off", Name: "left-alone",
