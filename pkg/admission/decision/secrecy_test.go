@@ -16,8 +16,8 @@ import (
 )
 
 // The one credential of this test: every secret below carries it, in every way a docker
-// config can (auth field, username and password fields, a broken auth field), so any
-// message that quotes a secret's content quotes it.
+// config can (auth field, username and password fields, userinfo in a key, a broken auth
+// field), so any message that quotes a secret's content quotes it.
 const (
 	secrecyUser     = "secrecy-test-user"
 	secrecyPassword = "not-a-real-password-secrecy"
@@ -159,6 +159,9 @@ func secrecyFacts(t *testing.T) *decision.Facts {
 		registryauth.ParseSecret("redhat-port", registryauth.TypeDockerConfigJSON, configJSON(`"registry.redhat.io:443":`+fields)),
 		registryauth.ParseSecret("redhat-case", registryauth.TypeDockerConfigJSON, configJSON(`"Registry.Redhat.io":`+entry)),
 		registryauth.ParseSecret("acme-only", registryauth.TypeDockerConfigJSON, configJSON(`"https://reg.example.com/acme":`+fields)),
+		// SPEC section 8: keys are shown without userinfo.
+		registryauth.ParseSecret("userinfo-key", registryauth.TypeDockerConfigJSON,
+			configJSON(fmt.Sprintf(`"https://%s:%s@Reg.Example.com":%s`, secrecyUser, secrecyPassword, entry))),
 		registryauth.ParseSecret("ghcr-cfg", registryauth.TypeDockercfg,
 			map[string][]byte{registryauth.KeyDockercfg: []byte(`{"ghcr.io":` + fields + `}`)}),
 		registryauth.ParseSecret("mountable", registryauth.TypeDockerConfigJSON, configJSON(`"mountable.example.com":`+entry)),
@@ -168,7 +171,7 @@ func secrecyFacts(t *testing.T) *decision.Facts {
 		registryauth.ParseSecret("broken-json", registryauth.TypeDockerConfigJSON,
 			map[string][]byte{registryauth.KeyDockerConfigJSON: []byte(`{"auths":{"registry.redhat.io":{"auth":"` + secrecyAuth + `"`)}),
 	}
-	for _, s := range secrets[:6] {
+	for _, s := range secrets[:7] {
 		if s.Err != nil {
 			t.Fatalf("secret %s: %v", s.Name, s.Err)
 		}
