@@ -41,6 +41,10 @@ type PullSecret struct {
 	// Hint, on a usable secret, names a fault the kubelet tolerates but that hides some of
 	// the credentials its author meant it to carry (a .dockercfg with an "auths" wrapper).
 	Hint *SecretError
+	// ServiceAccount names the service account whose token the secret carries, as its
+	// annotations say (OpenShift's <sa>-dockercfg-* secrets); empty when they name none. The
+	// internal registry authorizes a pull for that account, not for the pod's.
+	ServiceAccount string
 
 	exact, globs int // how many entries are exact-host keys, and how many globs after them
 }

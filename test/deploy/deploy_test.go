@@ -171,6 +171,9 @@ func TestWebhookConfigurations(t *testing.T) {
 				if !slices.Contains(dep.Spec.Template.Spec.Containers[0].Args, "--node-credentials=openshift-config/pull-secret") {
 					t.Error("the global pull secret must count as node credentials")
 				}
+				if !slices.Contains(dep.Spec.Template.Spec.Containers[0].Args, "--internal-registries=image-registry.openshift-image-registry.svc:5000,image-registry.openshift-image-registry.svc.cluster.local:5000") {
+					t.Error("the internal registry's service names must be --internal-registries")
+				}
 			case "kubernetes":
 				for _, ann := range []map[string]string{m.Annotations, v.Annotations} {
 					if ann["cert-manager.io/inject-ca-from"] != "pullguard/pullguard-serving" {
@@ -268,8 +271,9 @@ func TestRBAC(t *testing.T) {
 		}
 	}
 	slices.Sort(granted)
-	// No get: pullguard only lists and watches (informers; a List before a denial).
-	want := []string{"/namespaces:list", "/namespaces:watch", "/secrets:list", "/secrets:watch", "/serviceaccounts:list", "/serviceaccounts:watch"}
+	// No get: pullguard only lists and watches (informers; a List before a denial); and it
+	// asks SubjectAccessReviews for the internal registry's cross-project rule.
+	want := []string{"/namespaces:list", "/namespaces:watch", "/secrets:list", "/secrets:watch", "/serviceaccounts:list", "/serviceaccounts:watch", "authorization.k8s.io/subjectaccessreviews:create"}
 	if !slices.Equal(granted, want) {
 		t.Errorf("granted %v, want exactly %v", granted, want)
 	}

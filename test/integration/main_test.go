@@ -58,10 +58,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
+	internal, err := registryauth.ParsePatterns(internalRegistries)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
 	webhook, err = cluster.StartWebhook(ctx, server.Options{
 		Defaults:          decision.Policy{Mode: decision.Enforce, FailurePolicy: decision.FailOpen},
 		PrivateRegistries: private,
-		ExcludeNamespaces: server.DefaultExclude,
+		// The image registry's service names, as the OpenShift overlay sets them.
+		InternalRegistries: internal,
+		ExcludeNamespaces:  server.DefaultExclude,
 		// Created by TestNodeCredentialsSecretIsWatched, after the webhook started.
 		NodeCredentialSecrets: []string{nodeCredentials},
 	}, nil)

@@ -21,7 +21,7 @@ const DefaultServerConfig = "pullguard/pullguard-config"
 // that change a decision and that check has too.
 var serverConfigKeys = []string{
 	"private-registries", "node-credentials", "default-mode", "default-failure-policy",
-	"verify", "verify-timeout", "verify-max-probes", "verify-deny-networks",
+	"internal-registries", "verify", "verify-timeout", "verify-max-probes", "verify-deny-networks",
 }
 
 // serverLocalKeys are paths in the server's pod or on the nodes: check cannot read them and

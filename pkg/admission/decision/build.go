@@ -33,11 +33,13 @@ func BuildConfig(bc *openshift.BuildConfig, f *Facts) *Decision {
 	b := newBuildResolver(bc, f, d.Namespace)
 	for _, bi := range buildImages(bc) {
 		if id, ok := b.resolve(bi); ok {
-			d.Images = append(d.Images, id)
+			d.Images = append(d.Images, b.checkInternal(id, bi))
 		}
 	}
 	d.Patch = b.patch
 	d.Probes = b.v.requests
+	d.Questions = b.acc.questions
+	d.Notes = append(d.Notes, b.notes...)
 	return d
 }
 
@@ -70,10 +72,12 @@ type buildResolver struct {
 	saDockercfg string                     // the account's secret for the internal registry
 	patch       []PatchOp
 	v           *verifier
+	acc         *access // the internal registry's questions (internal_build.go)
+	notes       []string
 }
 
 func newBuildResolver(bc *openshift.BuildConfig, f *Facts, ns string) *buildResolver {
-	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount, v: newVerifier(f)}
+	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount, v: newVerifier(f), acc: newAccess(f)}
 	if b.saName == "" {
 		b.saName = openshift.DefaultBuildServiceAccount
 	}

@@ -33,6 +33,16 @@ type Facts struct {
 	// its probes in Decision.Probes; with Verdicts it applies them.
 	Verify   bool
 	Verdicts Verdicts
+	// InternalRegistries are OpenShift's internal registry hosts (--internal-registries):
+	// an image <host>/<project>/<name> there pulls only if the account whose token the
+	// kubelet sends may get imagestreams/layers in <project>. With no Answers yet the
+	// decision lists its questions in Decision.Questions; with Answers it applies them.
+	InternalRegistries registryauth.Patterns
+	Answers            Answers
+	// DockercfgWaited is set once the admission step waited for the service accounts of
+	// Decision.AwaitDockercfg to name their dockercfg secret: an account that still names
+	// none then has no credentials for the internal registry.
+	DockercfgWaited bool
 	// FailureMessagesOnly skips the messages of images that will pull (covered, node,
 	// injected, anonymous): admission shows only failures, and formatting the rest is most
 	// of a decision's cost. `webhook check` wants them all.

@@ -73,6 +73,14 @@ type Decision struct {
 	// Probes lists the registry probes the decision needs, when Facts.Verify is set and
 	// Facts.Verdicts is not: run them, put the answers in Verdicts and decide again.
 	Probes []ProbeRequest
+	// Questions lists the access questions (SubjectAccessReviews) the decision needs for
+	// internal-registry images, when Facts.Answers is nil or lacks them: ask them, put the
+	// answers in Answers and decide again.
+	Questions []AccessQuestion
+	// AwaitDockercfg names the service accounts (of the pod's namespace) that name no
+	// dockercfg secret for the internal registry yet, when Facts.DockercfgWaited is unset:
+	// wait a moment for them to name one, set DockercfgWaited and decide again.
+	AwaitDockercfg []string
 }
 
 // Undecided returns the images pullguard could not decide.

@@ -32,6 +32,10 @@ func Pod(pod *corev1.Pod, f *Facts) *Decision {
 		d.Patch = append(d.Patch, annotateInjected(pod.Annotations, r.inject))
 	}
 	d.Probes = r.v.requests
+	d.Questions = r.acc.questions
+	if r.await {
+		d.AwaitDockercfg = []string{r.saName}
+	}
 	return d
 }
 
@@ -45,6 +49,7 @@ func Template(kind, namespace, name string, t *corev1.PodTemplateSpec, f *Facts)
 	r := newPodResolver(&t.Spec, &facts, true)
 	r.decide(d, &t.Spec)
 	d.Probes = r.v.requests
+	d.Questions = r.acc.questions
 	return d
 }
 
@@ -67,10 +72,16 @@ type podResolver struct {
 
 	inject []string
 	v      *verifier
+
+	// The internal registry's rules (internal_pod.go).
+	acc         *access
+	saDockercfg string // the account's dockercfg secret, named on the account
+	await       bool   // an image waits for the account to name one
+	notes       []string
 }
 
 func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver {
-	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}, v: newVerifier(f)}
+	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}, v: newVerifier(f), acc: newAccess(f)}
 	r.saName = spec.ServiceAccountName
 	if r.saName == "" {
 		r.saName = spec.DeprecatedServiceAccount
@@ -79,6 +90,9 @@ func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver 
 		r.saName = defaultServiceAccount
 	}
 	sa, haveSA := f.serviceAccount(r.saName)
+	if haveSA && len(f.InternalRegistries) > 0 {
+		r.saDockercfg = DockercfgSecret(sa)
+	}
 	effective := spec.ImagePullSecrets
 	if len(effective) == 0 && !f.ServiceAccountApplied && haveSA {
 		r.fromSA = sa.ImagePullSecrets
@@ -122,6 +136,10 @@ type podImage struct {
 	offers  []option // namespace secrets that could serve it, in kubelet order
 	blocked []option // offers enforce-mountable-secrets forbids
 	refused []tried  // with verification: every offer, refused by the registry
+
+	project  string // the image's project, when it is on the internal registry
+	internal bool
+	notReady bool // waited for the account's dockercfg secret in vain
 }
 
 // decide resolves the pod's images in two passes, as the kubelet will see them. The first
@@ -139,8 +157,9 @@ func (r *podResolver) decide(d *Decision, spec *corev1.PodSpec) {
 		final = registryauth.NewKeyring(r.finalSecrets()...)
 	}
 	for i := range images {
-		d.Images = append(d.Images, r.resolve(&images[i], final))
+		d.Images = append(d.Images, r.checkInternal(r.resolve(&images[i], final), &images[i], final))
 	}
+	d.Notes = append(d.Notes, r.notes...)
 }
 
 func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
@@ -151,6 +170,9 @@ func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
 		}
 		pi := podImage{place: p, ref: ref, never: policy == corev1.PullNever}
 		pi.img, pi.err = registryauth.ParseImage(ref)
+		if pi.err == nil {
+			pi.project, pi.internal = r.f.internalProject(pi.img)
+		}
 		out = append(out, pi)
 	}
 	for _, c := range spec.Containers {
@@ -177,6 +199,9 @@ func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
 // rarely reads a team's private repository.
 func (r *podResolver) choose(pi *podImage) {
 	if pi.err != nil || pi.never || r.broken != nil || len(r.keyring.Lookup(pi.img)) > 0 {
+		return
+	}
+	if pi.internal && r.chooseInternal(pi) {
 		return
 	}
 	options := perSecret(r.f.Secrets.Candidates(pi.img))
@@ -266,6 +291,11 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 	options := append(optionsOf(podMs, secretSource), nodeOptions(r.f.Node.Lookup(img))...)
 	provider, byProvider := registryauth.ProviderFor(r.f.Providers, img)
 	if len(options) == 0 && !byProvider {
+		if pi.internal {
+			if id, ok := r.internalUncredentialed(id, pi); ok {
+				return id
+			}
+		}
 		return r.uncredentialed(id, pi)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -233,6 +234,19 @@ func newObject(tm metav1.TypeMeta) any {
 			group = openshift.BuildGroup
 		case "DeploymentConfig":
 			group = openshift.AppsGroup
+		}
+	}
+	if group == rbacv1.GroupName {
+		// The internal registry's cross-project rule is evaluated with the input's RBAC.
+		switch tm.Kind {
+		case "Role":
+			return &rbacv1.Role{}
+		case "ClusterRole":
+			return &rbacv1.ClusterRole{}
+		case "RoleBinding":
+			return &rbacv1.RoleBinding{}
+		case "ClusterRoleBinding":
+			return &rbacv1.ClusterRoleBinding{}
 		}
 	}
 	return decision.NewObject(group, tm.Kind)

@@ -45,6 +45,10 @@ type Handler struct {
 	// Prober, when set, verifies with the registries within VerifyTimeout.
 	Prober        *probe.Prober
 	VerifyTimeout time.Duration
+	// Access answers the internal registry's access questions; Dockercfg waits for a
+	// service account's dockercfg secret (internal.go).
+	Access    verify.Asker
+	Dockercfg verify.DockercfgWaiter
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -86,12 +90,12 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 	// controller-runtime gives requests the server's context, and a shutdown (a rolling
 	// update of pullguard) must let in-flight reviews finish, not deny them half-checked.
 	vctx := ctx
-	if h.Prober != nil {
+	if h.Prober != nil || h.Access != nil {
 		var cancel context.CancelFunc
 		vctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.VerifyTimeout)
 		defer cancel()
 	}
-	d, ok := verify.Decide(vctx, obj, h.facts(ctx, req.Namespace), h.Prober, h.VerifyTimeout)
+	d, ok := verify.DecideWith(vctx, obj, h.facts(ctx, req.Namespace), h.verifyOptions())
 	if !ok {
 		return admission.Allowed(""), resultAllowed
 	}
@@ -101,7 +105,7 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 		if changed, err := h.State.Refresh(ctx, req.Namespace); err != nil {
 			h.Log.Warn("could not confirm the namespace's pull secrets", "namespace", req.Namespace, "error", err.Error())
 		} else if changed {
-			d, _ = verify.Decide(vctx, obj, h.facts(ctx, req.Namespace), h.Prober, h.VerifyTimeout)
+			d, _ = verify.DecideWith(vctx, obj, h.facts(ctx, req.Namespace), h.verifyOptions())
 		}
 	}
 	h.Metrics.countImages(d)

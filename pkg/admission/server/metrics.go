@@ -83,7 +83,7 @@ func NewMetrics(cachedPullSecrets func() int) *Metrics {
 	}, []string{"result"})
 	m.api = f.NewCounter(prometheus.CounterOpts{
 		Name: "pullguard_kube_api_requests_total",
-		Help: "Requests pullguard sent to the Kubernetes API server (lists, watches, and the confirmation before a denial for a missing credential).",
+		Help: "Requests pullguard sent to the Kubernetes API server (lists, watches, the confirmation before a denial for a missing credential, and the internal registry's access reviews).",
 	})
 	for _, s := range registryauth.ProbeStatuses {
 		m.probes.WithLabelValues(string(s))

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/pullguard/pullguard/pkg/admission/access"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/state"
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -61,7 +62,11 @@ type Options struct {
 	// directory of them): images its providers match are the nodes' to pull.
 	ImageCredentialProviderConfig string
 	PrivateRegistries             registryauth.Patterns
-	ExcludeNamespaces             []string
+	// InternalRegistries are OpenShift's internal registry hosts (--internal-registries):
+	// their images need the pulling account's access to the project (a SubjectAccessReview
+	// through the server's client), and a service account's dockercfg secret is waited for.
+	InternalRegistries registryauth.Patterns
+	ExcludeNamespaces  []string
 	// Verify probes registries (SPEC section 6) within VerifyTimeout per review, trusting
 	// RegistryCAFiles beside the system roots.
 	Verify          bool
@@ -129,6 +134,8 @@ type Server struct {
 	State   *state.State
 	Metrics *Metrics
 	Prober  *probe.Prober
+	// Access asks the API server the internal registry's access questions.
+	Access *access.Reviewer
 
 	cert      atomic.Pointer[certwatcher.CertWatcher]
 	clientCAs *clientCAs
@@ -172,11 +179,15 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		NodeCredentialFiles:   opts.NodeCredentialFiles,
 		CredentialProviders:   providers,
 		PrivateRegistries:     opts.PrivateRegistries,
+		InternalRegistries:    opts.InternalRegistries,
 		Defaults:              opts.Defaults,
 		Log:                   opts.Log,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(opts.InternalRegistries) > 0 {
+		s.Access = access.New(client, access.Options{})
 	}
 	if opts.ClientCAFile != "" {
 		if s.clientCAs, err = newClientCAs(opts.ClientCAFile, s.serverTLS(), opts.Log); err != nil {
@@ -214,6 +225,10 @@ func (s *Server) Run(ctx context.Context) error {
 	exclude := append(append([]string{}, s.opts.ExcludeNamespaces...), ownNamespace(s.opts.OwnNamespace)...)
 	mutate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout}
 	validate := &Handler{State: s.State, Exclude: exclude, Metrics: s.Metrics, Log: log, Prober: s.Prober, VerifyTimeout: s.opts.VerifyTimeout, Workloads: true}
+	if s.Access != nil {
+		mutate.Access, mutate.Dockercfg = s.Access, s.State
+		validate.Access = s.Access
+	}
 
 	hooks := http.NewServeMux()
 	// Standalone webhooks count into controller-runtime's controller_runtime_webhook_*

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
@@ -70,6 +71,7 @@ func (k *secretSink) parse(s *corev1.Secret) *parsedSecret {
 		p.secret = c.secret
 	} else {
 		p.secret = parseSecret(s.Name, s.Type, s.Data)
+		p.secret.ServiceAccount = decision.SecretServiceAccount(s.Annotations)
 	}
 	return p
 }

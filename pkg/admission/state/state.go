@@ -36,6 +36,8 @@ type Options struct {
 	CredentialProviders []registryauth.CredentialProvider
 	// PrivateRegistries always need a credential.
 	PrivateRegistries registryauth.Patterns
+	// InternalRegistries are OpenShift's internal registry hosts (--internal-registries).
+	InternalRegistries registryauth.Patterns
 	// Defaults is the policy of namespaces without labels.
 	Defaults decision.Policy
 	// FileRecheck is how often node credential files are re-read (default 10s).
@@ -56,6 +58,9 @@ type State struct {
 	secrets  *secretStore
 	accounts corelisters.ServiceAccountLister
 	spaces   corelisters.NamespaceLister
+
+	// dockercfg wakes reviews waiting for an account's dockercfg secret (dockercfg.go).
+	dockercfg *dockercfgWaiters
 
 	factories  []informers.SharedInformerFactory
 	reflectors []*cache.Reflector
@@ -94,6 +99,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
 	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
+	s.dockercfg = watchDockercfg(accounts.Core().V1().ServiceAccounts().Informer())
 	s.synced = append(s.synced, accounts.Core().V1().ServiceAccounts().Informer().HasSynced)
 	s.named = append(s.named, namedSync{"serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer().HasSynced})
 	s.syncErrs.recordInformer("serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer())
@@ -155,6 +161,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 		Node:                  s.node.Load(),
 		Providers:             s.opts.CredentialProviders,
 		PrivateRegistries:     s.opts.PrivateRegistries,
+		InternalRegistries:    s.opts.InternalRegistries,
 		ServiceAccountApplied: true,
 	}
 }

@@ -16,8 +16,15 @@ func stripServiceAccount(obj any) (any, error) {
 		return obj, nil
 	}
 	out := &corev1.ServiceAccount{ObjectMeta: minimalMeta(sa.ObjectMeta), Secrets: sa.Secrets, ImagePullSecrets: sa.ImagePullSecrets}
-	if v, ok := sa.Annotations[decision.EnforceMountableAnnotation]; ok {
-		out.Annotations = map[string]string{decision.EnforceMountableAnnotation: v}
+	// The enforce annotation, and the name of the account's secret for the internal
+	// registry, which OpenShift sets before the secret exists.
+	for _, key := range []string{decision.EnforceMountableAnnotation, decision.PullSecretRefAnnotation} {
+		if v, ok := sa.Annotations[key]; ok {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[key] = v
+		}
 	}
 	return out, nil
 }

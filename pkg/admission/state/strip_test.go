@@ -31,9 +31,9 @@ func TestStrip(t *testing.T) {
 		in    any
 		want  any
 	}{
-		{"service account keeps pull secrets, mountable secrets and the enforce annotation", stripServiceAccount,
+		{"service account keeps pull secrets, mountable secrets, the enforce annotation and its dockercfg secret's name", stripServiceAccount,
 			&corev1.ServiceAccount{ObjectMeta: meta, ImagePullSecrets: pull, Secrets: mountable},
-			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true"}), ImagePullSecrets: pull, Secrets: mountable}},
+			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true", decision.PullSecretRefAnnotation: "builder-dockercfg-x"}), ImagePullSecrets: pull, Secrets: mountable}},
 		{"service account without the annotation has none", stripServiceAccount,
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{"x": "y"}}},
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}},

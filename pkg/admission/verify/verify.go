@@ -28,28 +28,153 @@ const (
 	ReasonRateLimit = "probe rate limit of the namespace reached"
 )
 
+// Asker answers the decision's access questions (pkg/admission/access).
+type Asker interface {
+	Ask(ctx context.Context, qs []decision.AccessQuestion) decision.Answers
+}
+
+// DockercfgWaiter waits for a service account to name its dockercfg secret, reporting
+// whether it did within budget (pkg/admission/state).
+type DockercfgWaiter interface {
+	WaitForDockercfg(ctx context.Context, namespace, serviceAccount string, budget time.Duration) bool
+}
+
+// MaxQuestionsPerReview bounds the access reviews one admission review sends to the API
+// server: a pod pulling from more projects of the internal registry than this is rare, and
+// a hostile one must not become a thousand reviews. Questions past it are unavailable, and
+// the namespace's failure policy decides their images.
+const MaxQuestionsPerReview = 32
+
+// ReasonTooManyQuestions is the reason of the questions past MaxQuestionsPerReview.
+const ReasonTooManyQuestions = "too many access reviews in one request"
+
+// DefaultDockercfgWait is how long a review waits for a service account's dockercfg
+// secret to be named: OpenShift's controller names it within a second of creating the
+// account, and the review must still answer well within the webhook's timeout.
+const DefaultDockercfgWait = 2 * time.Second
+
+// dockercfgReserve is what a review keeps, of its budget, for what comes after the wait:
+// access reviews, registry probes and the answer.
+const dockercfgReserve = time.Second
+
+// Options are the I/O steps of a review.
+type Options struct {
+	// Prober, when set, verifies with the registries.
+	Prober *probe.Prober
+	// Budget bounds the whole review, waiting included.
+	Budget time.Duration
+	// Access, when set, answers the access questions of internal-registry images.
+	Access Asker
+	// Dockercfg, when set, waits up to DockercfgWait (default DefaultDockercfgWait, and
+	// never into the last second of Budget) for a service account's dockercfg secret.
+	Dockercfg     DockercfgWaiter
+	DockercfgWait time.Duration
+}
+
 // Decide decides obj with f; with a prober it verifies within budget. It returns false for
 // objects the core does not decide. The review sends at most the prober's MaxPerReview
 // probes, the first ones in the decision's order, each within f.Namespace's probe rate;
 // answers from the cache cost nothing.
 func Decide(ctx context.Context, obj any, f *decision.Facts, p *probe.Prober, budget time.Duration) (*decision.Decision, bool) {
+	return DecideWith(ctx, obj, f, Options{Prober: p, Budget: budget})
+}
+
+// DecideWith decides obj with f in rounds: decide, gather what the decision asked for
+// (a service account's dockercfg secret, access answers, registry verdicts), decide
+// again, all within o.Budget.
+func DecideWith(ctx context.Context, obj any, f *decision.Facts, o Options) (*decision.Decision, bool) {
+	p := o.Prober
 	f.Verify = p != nil
 	f.Verdicts = nil
+	f.Answers = nil
+	f.DockercfgWaited = o.Dockercfg == nil
 	d, ok := decision.Decide(obj, f)
-	if !ok || len(d.Probes) == 0 {
+	if !ok || !pending(d, f) {
 		return d, ok
+	}
+	budget := o.Budget
+	if budget <= 0 {
+		budget = 3 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	r := &review{prober: p, namespace: f.Namespace, left: p.MaxPerReview()}
-	f.Verdicts = decision.Verdicts{}
-	for round := 1; len(d.Probes) > 0 && round <= maxRounds && ctx.Err() == nil; round++ {
-		for key, vd := range r.probe(ctx, d.Probes) {
-			f.Verdicts[key] = vd
+	if len(d.AwaitDockercfg) > 0 && !f.DockercfgWaited {
+		waitForDockercfg(ctx, o, f.Namespace, d.AwaitDockercfg)
+		f.DockercfgWaited = true
+		if d, _ = decision.Decide(obj, f); !pending(d, f) {
+			return d, true
+		}
+	}
+	var r *review
+	if p != nil {
+		r = &review{prober: p, namespace: f.Namespace, left: p.MaxPerReview()}
+		f.Verdicts = decision.Verdicts{}
+	}
+	questionsLeft := MaxQuestionsPerReview
+	if o.Access != nil {
+		f.Answers = decision.Answers{}
+	}
+	for round := 1; (len(d.Probes) > 0 && r != nil || len(d.Questions) > 0 && o.Access != nil) && round <= maxRounds && ctx.Err() == nil; round++ {
+		var wg sync.WaitGroup
+		var answers decision.Answers
+		if len(d.Questions) > 0 && o.Access != nil {
+			ask := d.Questions
+			if len(ask) > questionsLeft {
+				for _, q := range ask[max(questionsLeft, 0):] {
+					f.Answers[q] = decision.AccessAnswer{Status: decision.AccessUnavailable, Reason: ReasonTooManyQuestions}
+				}
+				ask = ask[:max(questionsLeft, 0)]
+			}
+			questionsLeft -= len(ask)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers = o.Access.Ask(ctx, ask)
+			}()
+		}
+		if len(d.Probes) > 0 && r != nil {
+			for key, vd := range r.probe(ctx, d.Probes) {
+				f.Verdicts[key] = vd
+			}
+		}
+		wg.Wait()
+		for q, a := range answers {
+			f.Answers[q] = a
 		}
 		d, _ = decision.Decide(obj, f)
 	}
+	// Without an Asker, Answers stays nil and questions count as allowed: the caller does
+	// not check access.
 	return d, true
+}
+
+// pending reports whether the decision asked for anything.
+func pending(d *decision.Decision, f *decision.Facts) bool {
+	return len(d.Probes) > 0 || len(d.Questions) > 0 || len(d.AwaitDockercfg) > 0 && !f.DockercfgWaited
+}
+
+// waitForDockercfg waits, in parallel, for the accounts to name their dockercfg secret,
+// within DockercfgWait and leaving dockercfgReserve of the review.
+func waitForDockercfg(ctx context.Context, o Options, ns string, accounts []string) {
+	wait := o.DockercfgWait
+	if wait <= 0 {
+		wait = DefaultDockercfgWait
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(deadline)-dockercfgReserve)
+	}
+	if wait <= 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, sa := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.Dockercfg.WaitForDockercfg(ctx, ns, sa, wait)
+		}()
+	}
+	wg.Wait()
 }
 
 // review holds what one review may still spend on probes, over all its rounds.
