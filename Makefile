@@ -32,8 +32,9 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/webhook.
+build: ## Build bin/webhook and bin/kubectl-pullguard (the same binary as a kubectl/oc plugin).
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/webhook ./cmd/webhook
+	cp $(BIN)/webhook $(BIN)/kubectl-pullguard
 
 .PHONY: demo
 demo: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run pullguard on a local API server: an injection, a rejection, a warning (DEMO_KEEP=1 keeps it up).
