@@ -38,12 +38,12 @@ build: ## Build bin/webhook and bin/kubectl-pullguard (the same binary as a kube
 
 .PHONY: demo
 demo: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Run pullguard on a local API server: an injection, a rejection, a warning (DEMO_KEEP=1 keeps it up).
-	@echo ">> compiling the demo: pullguard and the test harness (a minute or two the first time)"
+	@echo ">> compiling the demo: pullguard and the test harness (several minutes the first time, silent until it starts)"
 	$(GO) run ./test/demo
 
 .PHONY: test
 test: test-deps test-tools ## Run every test: unit, fuzz seeds, golden files, integration, registries, a real node.
-	@echo ">> unit, golden, integration, registry and deploy tests (the first run compiles them: a few minutes)"
+	@echo ">> unit, golden, integration, registry and deploy tests (compiling first: several minutes the first time; a line per package as it finishes)"
 	$(GO) test $$($(GO) list ./... | grep -v /test/node$$)
 	cd test/kubelet && $(GO) test ./...
 	@echo ">> node test: kubelet and containerd pulling from real registries"
