@@ -84,8 +84,6 @@ type access struct {
 	seen      map[AccessQuestion]bool
 }
 
-func newAccess(f *Facts) *access { return &access{answers: f.Answers} }
-
 // planning reports whether the decision is only listing questions.
 func (a *access) planning() bool { return a.answers == nil }
 

@@ -72,12 +72,12 @@ type buildResolver struct {
 	saDockercfg string                     // the account's secret for the internal registry
 	patch       []PatchOp
 	v           *verifier
-	acc         *access // the internal registry's questions (internal_build.go)
+	acc         access // the internal registry's questions (internal_build.go)
 	notes       []string
 }
 
 func newBuildResolver(bc *openshift.BuildConfig, f *Facts, ns string) *buildResolver {
-	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount, v: newVerifier(f), acc: newAccess(f)}
+	b := &buildResolver{f: f, ns: ns, saName: bc.Spec.ServiceAccount, v: newVerifier(f), acc: access{answers: f.Answers}}
 	if b.saName == "" {
 		b.saName = openshift.DefaultBuildServiceAccount
 	}

@@ -32,7 +32,7 @@ func (b *buildResolver) checkInternal(id ImageDecision, bi buildImage) ImageDeci
 		verb = "update"
 	}
 	q := AccessQuestion{Namespace: b.ns, ServiceAccount: account, Project: project, Verb: verb}
-	id, note := applyAccess(b.acc, id, id.place, id.Image, []AccessQuestion{q})
+	id, note := applyAccess(&b.acc, id, id.place, id.Image, []AccessQuestion{q})
 	if note != "" {
 		b.notes = append(b.notes, note)
 	}

@@ -111,7 +111,7 @@ func (r *podResolver) checkInternal(id ImageDecision, pi *podImage, final *regis
 
 // askInternal applies the answers to the questions of one image.
 func (r *podResolver) askInternal(id ImageDecision, pi *podImage, qs []AccessQuestion) ImageDecision {
-	id, note := applyAccess(r.acc, id, pi.place, pi.ref, qs)
+	id, note := applyAccess(&r.acc, id, pi.place, pi.ref, qs)
 	if note != "" {
 		r.notes = append(r.notes, note)
 	}

@@ -74,14 +74,14 @@ type podResolver struct {
 	v      *verifier
 
 	// The internal registry's rules (internal_pod.go).
-	acc         *access
+	acc         access
 	saDockercfg string // the account's dockercfg secret, named on the account
 	await       bool   // an image waits for the account to name one
 	notes       []string
 }
 
 func newPodResolver(spec *corev1.PodSpec, f *Facts, template bool) *podResolver {
-	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}, v: newVerifier(f), acc: newAccess(f)}
+	r := &podResolver{f: f, ns: f.Namespace, template: template, listed: spec.ImagePullSecrets, keyring: &registryauth.Keyring{}, v: newVerifier(f), acc: access{answers: f.Answers}}
 	r.saName = spec.ServiceAccountName
 	if r.saName == "" {
 		r.saName = spec.DeprecatedServiceAccount
