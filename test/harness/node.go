@@ -61,7 +61,7 @@ func (c *Cluster) StartNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	}
 	for _, bin := range append(slices.Clone(NodeBinaries), filepath.Join(BinDir(), "kubelet")) {
 		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("%s not found: the node test needs Debian's containerd and runc (.ci/run installs them) and bin/kubelet (make test-tools)", bin)
+			return nil, fmt.Errorf("%s not found: the node test needs Debian's containerd and runc (make test installs them with hack/install-test-deps.sh) and bin/kubelet (make test-tools)", bin)
 		}
 	}
 	dir := filepath.Join(c.Dir, "node")

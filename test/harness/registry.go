@@ -78,7 +78,7 @@ type Registry struct {
 // StartRegistry starts a registry with its storage and config under dir.
 func StartRegistry(dir string, t *TLS, auth RegistryAuth) (*Registry, error) {
 	if _, err := os.Stat(RegistryBinary); err != nil {
-		return nil, fmt.Errorf("%s not found: install Debian's docker-registry package (.ci/run does)", RegistryBinary)
+		return nil, fmt.Errorf("%s not found: install Debian's docker-registry package (make test does, with hack/install-test-deps.sh)", RegistryBinary)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
