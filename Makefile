@@ -64,12 +64,21 @@ lint: ## gofmt and go vet.
 	$(GO) vet ./...
 
 .PHONY: image
-image: ## Build the container image $(IMG) (needs a Docker engine).
-	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+image: ## Build the container image $(IMG) (needs a Docker engine; PLATFORMS=linux/amd64,linux/arm64 builds both and pushes).
+ifdef PLATFORMS
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMG) --push .
+else
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMG) .
+endif
 
 .PHONY: deploy
 deploy: ## Install pullguard with deploy/overlays/$(OVERLAY) (openshift, kubernetes or self-signed) and image $(IMG).
-	$(DEPLOY_KUBECTL) kustomize deploy/overlays/$(OVERLAY) | sed 's|ghcr.io/pullguard/pullguard:latest|$(IMG)|' | $(DEPLOY_KUBECTL) apply -f -
+	@# A kustomization over the overlay whose images: entry sets $(IMG) (name, and tag or digest).
+	@mkdir -p $(BIN)/deploy && img='$(IMG)' && name="$${img%@*}" && digest="$${img#"$$name"}" && \
+	if [ -z "$$digest" ] && [[ "$${name##*/}" == *:* ]]; then tag="$${name##*:}"; name="$${name%:*}"; fi && \
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../deploy/overlays/%s\nimages:\n- name: ghcr.io/pullguard/pullguard\n  newName: %s\n' '$(OVERLAY)' "$$name" > $(BIN)/deploy/kustomization.yaml && \
+	if [ -n "$$digest" ]; then printf '  digest: %s\n' "$${digest#@}"; elif [ -n "$$tag" ]; then printf '  newTag: %s\n' "$$tag"; fi >> $(BIN)/deploy/kustomization.yaml
+	$(DEPLOY_KUBECTL) apply -k $(BIN)/deploy
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed (webhook configurations first).

@@ -82,7 +82,7 @@ func TestHangingRegistry(t *testing.T) {
 		want   string
 	}{
 		{"closed", true, `could not verify with ` + hanging},
-		{"open", false, `Warning: container "app" image "` + hanging + `/acme/app:1": could not verify with ` + hanging},
+		{"open", false, `Warning: pullguard: could not verify images of ` + hanging + ` (container "app"; `},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			ns := namespace(t, "hanging-"+tc.policy, map[string]string{"pullguard.io/failure-policy": tc.policy})
@@ -114,7 +114,7 @@ func TestCachedSuccessAdmitsWhileTheRegistryIsDown(t *testing.T) {
 	assertSecrets(t, ns, "after", "creds")
 	// An image never probed before cannot be vouched for: fail-open admits with a warning.
 	_, stderr = apply(t, ns, "uncached", stopping.Host+"/acme/other:1", false)
-	assertContains(t, stderr, "could not verify with "+stopping.Host, probe.ReasonUnreachable)
+	assertContains(t, stderr, "Warning: pullguard: could not verify images of "+stopping.Host, probe.ReasonUnreachable)
 	assertContains(t, probeDetails(stopping.Host), "connection refused")
 }
 
