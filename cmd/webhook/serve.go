@@ -155,7 +155,6 @@ func serve(ctx context.Context, fs *pflag.FlagSet, f *serveFlags, stderr io.Writ
 	}
 	f.opts.Log = log
 	f.opts.Version = version // pullguard_build_info
-	f.opts.Version = version // pullguard_build_info
 	srv, err := server.New(cfg, f.opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
