@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,15 +105,19 @@ func (s *State) warnUntilSynced(ctx context.Context, after time.Duration) {
 		if s.Synced() {
 			return
 		}
-		var waiting []string
-		var errs []error
+		var waiting, reasons []string
+		byReason := map[string][]string{}
 		for _, c := range s.named {
 			if c.synced() {
 				continue
 			}
 			waiting = append(waiting, c.name)
 			if err := s.syncErrs.get(c.name); err != nil {
-				errs = append(errs, errors.New(c.name+": "+err.Error()))
+				r := reasonOf(err)
+				if _, seen := byReason[r]; !seen {
+					reasons = append(reasons, r)
+				}
+				byReason[r] = append(byReason[r], c.name)
 			}
 		}
 		if len(waiting) == 0 {
@@ -120,13 +126,27 @@ func (s *State) warnUntilSynced(ctx context.Context, after time.Duration) {
 			continue
 		}
 		why := "no answer from the API server yet"
-		if len(errs) > 0 {
-			why = errors.Join(errs...).Error()
+		if len(reasons) > 0 {
+			parts := make([]string, len(reasons))
+			for i, r := range reasons {
+				parts[i] = r + " (" + strings.Join(byReason[r], ", ") + ")"
+			}
+			why = strings.Join(parts, "; ")
 		}
 		s.log.Warn("caches not synced: reviews meet each namespace's failure policy until they are",
 			"waiting", time.Since(start).Round(time.Second).String(), "caches", waiting, "apiServer", s.apiServer(), "reason", why)
 		wait = min(2*wait, maxSyncWarnInterval)
 	}
+}
+
+// reasonOf says why a list or watch failed, without the request's URL (apiServer names the
+// server): the caches failing for one reason share it.
+func reasonOf(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err.Error()
+	}
+	return err.Error()
 }
 
 // apiServer names the API server the caches list from, for the warnings.
