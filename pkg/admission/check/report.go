@@ -176,11 +176,14 @@ func (r *report) add(obj manifest.Object, d *decision.Decision, p decision.Polic
 	default:
 		o.Verdict = admitted
 	}
-	o.Warnings = append(o.Warnings, o.notes...)
+	// The warnings exactly as admission words them (pkg/admission/server): prefixed, one per
+	// fix; a denied object's failures are the denial itself.
+	warned := d.Images
 	if o.Verdict == denied {
-		o.Warnings = append(o.Warnings, messages(local)...) // the rest is the denial itself
-	} else {
-		o.Warnings = append(o.Warnings, messages(append(append(failed, undecided...), local...))...)
+		warned = local
+	}
+	for _, w := range append(append([]string{}, o.notes...), decision.Warnings(warned)...) {
+		o.Warnings = append(o.Warnings, decision.PrefixWarning(w))
 	}
 	r.Objects = append(r.Objects, o)
 }
@@ -193,14 +196,6 @@ func notVerified(img decision.ImageDecision) string {
 		where = img.Message[:i+len(where)]
 	}
 	return fmt.Sprintf("%s: not verified: no credentials match %s and --private-registries does not list it; the kubelet would pull it anonymously", where, img.Registry)
-}
-
-func messages(images []decision.ImageDecision) []string {
-	out := make([]string, len(images))
-	for i, img := range images {
-		out[i] = img.Message
-	}
-	return out
 }
 
 // fails reports whether the exit code is 1: something would be denied (a workload's pods

@@ -34,7 +34,7 @@ func providerMessage(p place, ref string, img registryauth.Image, provider strin
 func localMessage(p place, ref string) (string, advice) {
 	return fmt.Sprintf("%s image %q: imagePullPolicy is Never, so the pod runs only if the image is already on the node; "+
 			"kubelets 1.35 and later (KubeletEnsureSecretPulledImages) also refuse an image the kubelet itself pulled with credentials this pod does not have", p, ref),
-		advice{fix: "have the images on every node first, or set imagePullPolicy to IfNotPresent", reason: "imagePullPolicy is Never: the kubelet does not pull them"}
+		advice{fix: "the pod runs only if these images are already on its node", reason: "imagePullPolicy is Never; kubelets 1.35+ (KubeletEnsureSecretPulledImages) also want this pod's credentials for images they pulled themselves"}
 }
 
 func injectedMessage(p place, ref, secret, ns string, img registryauth.Image, template bool) string {

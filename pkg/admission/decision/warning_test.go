@@ -93,7 +93,7 @@ spec:
   - {name: app, image: quay.io/acme/app:1, imagePullPolicy: Never}
   - {name: side, image: ghcr.io/acme/side:1, imagePullPolicy: Never}
 `},
-			want: []string{`pullguard: have the images on every node first, or set imagePullPolicy to IfNotPresent (containers "app", "side"; imagePullPolicy is Never: the kubelet does not pull them)`},
+			want: []string{`pullguard: the pod runs only if these images are already on its node (containers "app", "side"; imagePullPolicy is Never; kubelets 1.35+ (KubeletEnsureSecretPulledImages) also want this pod's credentials for images they pulled themselves)`},
 		},
 		{
 			name: "a refused credential: renew it",
