@@ -286,7 +286,7 @@ func (t *target) reset() {
 	t.latencies, t.elapsed, t.wrong, t.errors = nil, 0, 0, 0
 }
 
-const wantPatch = `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"pull-2"}]}]`
+const wantPatch = `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"pull-2"}]},{"op":"add","path":"/metadata/annotations","value":{"pullguard.io/injected":"pull-2"}}]`
 
 // load drives a target for d with the workers; during runs alongside.
 func load(client *http.Client, t *target, bodies [][]byte, d time.Duration, during func()) {
