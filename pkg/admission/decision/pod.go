@@ -315,9 +315,8 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 			id.Candidates = append(id.Candidates, providerName(provider))
 		}
 	}
-	first := len(options) == 0
 	var answers []tried
-	if !first {
+	if len(options) > 0 {
 		var i int
 		i, answers = r.v.firstAccepted(img, options)
 		if i >= 0 {
