@@ -11,6 +11,7 @@ import (
 type SecretIndex struct {
 	byName    map[string]*PullSecret
 	malformed []*PullSecret
+	hinted    []*PullSecret
 	keyring   *Keyring
 }
 
@@ -26,9 +27,21 @@ func NewSecretIndex(secrets []*PullSecret) *SecretIndex {
 			x.malformed = append(x.malformed, s)
 			continue
 		}
+		if s.Hint != nil {
+			x.hinted = append(x.hinted, s)
+		}
 		x.keyring.Add(s)
 	}
 	return x
+}
+
+// Hinted returns the usable secrets with a Hint (credentials the kubelet ignores), in name
+// order.
+func (x *SecretIndex) Hinted() []*PullSecret {
+	if x == nil {
+		return nil
+	}
+	return x.hinted
 }
 
 // Len returns the number of secrets indexed, malformed ones included.

@@ -306,6 +306,14 @@ func TestKubeletReadsLikeTheKubelet(t *testing.T) {
 			want: []string{"covered:mixed"},
 		},
 		{
+			name:    "a .dockercfg whose only credentials are under auths: missing, and the message says why",
+			obj:     quayPod,
+			secrets: []ns{{name: "wrapped", typ: registryauth.TypeDockercfg, raw: `{"auths":{"quay.io":{"auth":"dTpw"}}}`}},
+			answers: answers{"": expired},
+			want:    []string{"missing"},
+			wantMsg: []string{`pull secret "wrapped": "auths" wrapper in a .dockercfg, which has none: the kubelet ignores the credentials under it`},
+		},
+		{
 			name: "localhost/x gets the index.docker.io fallback like any Docker Hub image",
 			obj: `
 kind: Pod

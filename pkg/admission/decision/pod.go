@@ -408,7 +408,11 @@ func (r *podResolver) explain(img registryauth.Image) []string {
 	why := nearMisses(r.f.ctx(), r.keyring, img, r.secretsOwner())
 	why = append(why, nearMisses(r.f.ctx(), r.f.Secrets.Keyring(), img, "")...)
 	why = append(why, r.ignored...)
-	return append(why, malformedFor(r.f, img)...)
+	why = append(why, malformedFor(r.f, img)...)
+	for _, s := range r.f.Secrets.Hinted() {
+		why = append(why, s.Hint.Error())
+	}
+	return why
 }
 
 // patch appends the injected secrets to spec.imagePullSecrets. When the service account's
