@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/pullguard/pullguard/certs"
+	"github.com/pullguard/pullguard/internal/procmem"
 	"github.com/pullguard/pullguard/test/harness"
 )
 
@@ -198,42 +199,22 @@ func seed(ctx context.Context, cfg *rest.Config) error {
 	}
 	start := time.Now()
 	opaque := bytes.Repeat([]byte("x"), *opaqueSize)
-	work := make(chan int)
-	var failed atomic.Value
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				ns := nsName(i)
-				if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-					failed.Store(err)
-					continue
-				}
-				for j := range *perNS {
-					s := harness.PullSecret(ns, fmt.Sprintf("pull-%d", j), fmt.Sprintf("reg-%d.bench.test", j), "bench", "not-a-real-password")
-					if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-						failed.Store(err)
-					}
-				}
-				big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: ns}, Data: map[string][]byte{"blob": opaque}}
-				if _, err := cs.CoreV1().Secrets(ns).Create(ctx, big, metav1.CreateOptions{}); err != nil {
-					failed.Store(err)
-				}
-				if n := done.Add(1); n%500 == 0 {
-					fmt.Printf("seeded %d/%d namespaces (%s)\n", n, *namespaces, time.Since(start).Round(time.Second))
-				}
+	err = inParallel(*namespaces, 500, "namespaces", start, func(i int) error {
+		ns := nsName(i)
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		for j := range *perNS {
+			s := harness.PullSecret(ns, fmt.Sprintf("pull-%d", j), fmt.Sprintf("reg-%d.bench.test", j), "bench", "not-a-real-password")
+			if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+				return err
 			}
-		}()
-	}
-	for i := range *namespaces {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
+		}
+		big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: ns}, Data: map[string][]byte{"blob": opaque}}
+		_, err := cs.CoreV1().Secrets(ns).Create(ctx, big, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
 	fmt.Printf("seeded %d namespaces: %d pull secrets, %s of opaque secrets, in %s\n",
@@ -391,20 +372,13 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/float6
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// rss reads a memory field (VmRSS, VmHWM) of a process, in bytes.
+// rss reads a memory field (VmRSS, VmHWM) of a process, in bytes; -1 when it cannot.
 func rss(pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := procmem.Field(pid, field)
 	if err != nil {
 		return -1
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return -1
+	return int64(v)
 }
 
 func cpuModel() string {
@@ -526,4 +500,36 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// inParallel runs seed for 0..n-1 on 16 workers, printing progress every `every` items; it
+// returns the last error seen (seeding goes on, so one failure does not stall the others).
+func inParallel(n, every int, what string, start time.Time, seed func(i int) error) error {
+	work := make(chan int)
+	var failed atomic.Value
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := seed(i); err != nil {
+					failed.Store(err)
+				}
+				if d := done.Add(1); d%int64(every) == 0 {
+					fmt.Printf("seeded %d/%d %s (%s)\n", d, n, what, time.Since(start).Round(time.Second))
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return err
+	}
+	return nil
 }

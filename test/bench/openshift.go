@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,30 +47,10 @@ func seedOpenShift(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	start := time.Now()
-	work := make(chan int)
-	var failed atomic.Value
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				if err := seedProject(ctx, cs, projectName(i)); err != nil {
-					failed.Store(err)
-				}
-				if n := done.Add(1); n%1000 == 0 {
-					fmt.Printf("seeded %d/%d projects (%s)\n", n, *openshiftProjects, time.Since(start).Round(time.Second))
-				}
-			}
-		}()
-	}
-	for i := range *openshiftProjects {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
+	err = inParallel(*openshiftProjects, 1000, "projects", start, func(i int) error {
+		return seedProject(ctx, cs, projectName(i))
+	})
+	if err != nil {
 		return fmt.Errorf("seeding projects: %w", err)
 	}
 	n := *openshiftProjects * len(projectAccounts)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/pullguard/pullguard/internal/procmem"
 	"github.com/pullguard/pullguard/pkg/admission/verify"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 	"github.com/pullguard/pullguard/test/harness"
@@ -256,27 +256,17 @@ func sampleProcess() func() (heap uint64, goroutines int) {
 // clearPeakRSS resets the process's peak resident set (VmHWM), so peakRSS measures from here.
 func clearPeakRSS(t *testing.T) {
 	t.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := procmem.ResetPeakRSS(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// peakRSS reads VmHWM from /proc/self/status.
+// peakRSS reads the process's peak resident set (VmHWM).
 func peakRSS(t *testing.T) uint64 {
 	t.Helper()
-	status, err := os.ReadFile("/proc/self/status")
+	peak, err := procmem.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return peak
 }

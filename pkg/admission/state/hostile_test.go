@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/pullguard/pullguard/internal/procmem"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
@@ -117,14 +117,8 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// peakRSS reads the process's peak resident memory (VmHWM) from /proc.
+// peakRSS reads the process's peak resident memory (VmHWM); 0 when /proc cannot say.
 func peakRSS() uint64 {
-	raw, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	peak, _ := procmem.PeakRSS()
+	return peak
 }

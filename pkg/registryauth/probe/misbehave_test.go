@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pullguard/pullguard/internal/procmem"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 	"github.com/pullguard/pullguard/test/harness"
@@ -271,27 +271,17 @@ func samplePeakHeap(t *testing.T) func() uint64 {
 // clearPeakRSS resets the process's peak resident set (VmHWM), so peakRSS measures from here.
 func clearPeakRSS(t *testing.T) {
 	t.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := procmem.ResetPeakRSS(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// peakRSS reads VmHWM from /proc/self/status.
+// peakRSS reads the process's peak resident set (VmHWM).
 func peakRSS(t *testing.T) uint64 {
 	t.Helper()
-	status, err := os.ReadFile("/proc/self/status")
+	peak, err := procmem.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return peak
 }
