@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // Facts is everything the decision needs to know about an object's namespace and cluster.
@@ -22,6 +23,9 @@ type Facts struct {
 	// Providers are the kubelet's credential provider plugins, tried after Node: an image
 	// one of them matches is the node's to pull.
 	Providers []registryauth.CredentialProvider
+	// Mirrors is where the runtime sends pulls (mirror sets, registries.conf, containerd
+	// hosts), and whose credential rules apply there; nil mirrors nothing.
+	Mirrors *mirrors.Config
 	// PrivateRegistries lists registries that always need a credential.
 	PrivateRegistries registryauth.Patterns
 	// ServiceAccountApplied is set when the object already passed the ServiceAccount
