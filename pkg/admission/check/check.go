@@ -83,6 +83,13 @@ type Options struct {
 	// none), as for `webhook serve`.
 	VerifyMaxProbes    int
 	VerifyDenyNetworks []netip.Prefix
+	// Runtime is whose mirror credential rules apply: "containerd" (the default) or "crio".
+	// Mirrors come from the input's ImageDigestMirrorSets, ImageTagMirrorSets and
+	// ImageContentSourcePolicies (with Cluster, also the cluster's), else from
+	// RegistriesConf (CRI-O's registries.conf) or ContainerdHostsDir (hosts.toml per host).
+	Runtime            string
+	RegistriesConf     string
+	ContainerdHostsDir string
 }
 
 // Fail-on levels.
