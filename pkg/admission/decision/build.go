@@ -136,7 +136,7 @@ func (b *buildResolver) resolve(bi buildImage) (ImageDecision, bool) {
 	for _, s := range b.saSecrets {
 		if ms := registryauth.NewKeyring(s).Lookup(img); len(ms) > 0 {
 			id = covered(id, Covered, registryauth.SecretNames(ms), coveredMessage(p, ref, ms[0].Secret, ms[0].Key, "of service account "+quote(b.saName)))
-			return v.check(id, img, optionsOf(ms, secretSource)), true
+			return v.check(id, img, optionsOf(ms)), true
 		}
 	}
 	if !bi.push {
@@ -204,7 +204,7 @@ func (b *buildResolver) explicit(id ImageDecision, bi buildImage, img registryau
 		if bi.push {
 			return id
 		}
-		return b.v.check(id, img, optionsOf(ms, secretSource))
+		return b.v.check(id, img, optionsOf(ms))
 	}
 	id.Outcome = Missing
 	if !bi.push {

@@ -25,7 +25,7 @@ func nodeMessage(p place, ref string, img registryauth.Image) string {
 func providerMessage(p place, ref string, img registryauth.Image, provider string, refused []tried) string {
 	msg := fmt.Sprintf("%s image %q: the kubelet's credential provider %q covers %s (not verified: pullguard has none of its tokens)", p, ref, provider, img.Registry)
 	if len(refused) > 0 {
-		msg += fmt.Sprintf("; it is asked after %s, which the registry refused (%s)", refused[0].source, describe(img, refused[0]))
+		msg += fmt.Sprintf("; it is asked after %s, which the registry refused (%s)", refused[0].source(), describe(img, refused[0]))
 	}
 	return msg
 }
@@ -181,11 +181,11 @@ func refusedAdvice(img registryauth.Image, answers []tried) advice {
 	status := httpStatus(a.verdict)
 	switch a.verdict.Status {
 	case registryauth.ProbeUnauthorized:
-		return advice{fix: fmt.Sprintf("renew the credentials in %s for %s", a.source, img.Registry), reason: fmt.Sprintf("the registry refused them: %s; the token may have expired", status)}
+		return advice{fix: fmt.Sprintf("renew the credentials in %s for %s", a.source(), img.Registry), reason: fmt.Sprintf("the registry refused them: %s; the token may have expired", status)}
 	case registryauth.ProbeForbidden:
-		return advice{fix: fmt.Sprintf("grant the credentials in %s pull access to %s/%s", a.source, img.Registry, img.Repository), reason: "the registry refused access: " + status}
+		return advice{fix: fmt.Sprintf("grant the credentials in %s pull access to %s/%s", a.source(), img.Registry, img.Repository), reason: "the registry refused access: " + status}
 	}
-	return advice{fix: fmt.Sprintf("check the credentials in %s for %s", a.source, img.Registry), reason: describe(img, a)}
+	return advice{fix: fmt.Sprintf("check the credentials in %s for %s", a.source(), img.Registry), reason: describe(img, a)}
 }
 
 func missingManifestAdvice(img registryauth.Image, vd registryauth.Verdict) advice {

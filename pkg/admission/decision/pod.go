@@ -288,7 +288,7 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 		return id
 	}
 	podMs := final.Lookup(img)
-	options := append(optionsOf(podMs, secretSource), nodeOptions(r.f.Node.Lookup(img))...)
+	options := append(optionsOf(podMs), nodeOptions(r.f.Node.Lookup(img))...)
 	provider, byProvider := registryauth.ProviderFor(r.f.Providers, img)
 	if len(options) == 0 && !byProvider {
 		if pi.internal {
@@ -390,7 +390,7 @@ func (r *podResolver) usedMessage(id ImageDecision, img registryauth.Image, o op
 		msg = coveredMessage(id.place, id.Image, o.name, o.key, r.secretsOwner())
 	}
 	if len(refusedFirst) > 0 {
-		msg += fmt.Sprintf("; the kubelet first tries %s in vain (%s)", refusedFirst[0].source, describe(img, refusedFirst[0]))
+		msg += fmt.Sprintf("; the kubelet first tries %s in vain (%s)", refusedFirst[0].source(), describe(img, refusedFirst[0]))
 	}
 	return msg
 }
@@ -497,7 +497,7 @@ func perSecret(ms []registryauth.Match) []option {
 	for i := range ms {
 		if !seen[ms[i].Secret] {
 			seen[ms[i].Secret] = true
-			out = append(out, option{name: ms[i].Secret, source: secretSource(ms[i].Secret), cred: &ms[i].Credential})
+			out = append(out, option{name: ms[i].Secret, cred: &ms[i].Credential})
 		}
 	}
 	return out

@@ -23,14 +23,25 @@ type ProbeRequest struct {
 }
 
 // option is a credential the kubelet may use for an image: its secret (or node source)
-// name, how messages call it, the key it matched under, and the credential (nil:
-// anonymous).
+// name, the key it matched under, and the credential (nil: anonymous).
 type option struct {
-	name   string
-	source string
-	key    string
-	node   bool
-	cred   *registryauth.Credential
+	name string
+	key  string
+	node bool
+	cred *registryauth.Credential
+}
+
+// source names where the credential comes from, in messages and logs. It is worded only
+// when a message needs it: most options of most reviews are never described.
+func (o option) source() string {
+	switch {
+	case o.node:
+		return nodeSource(strings.TrimPrefix(o.name, nodePrefix))
+	case o.name == "":
+		return "an anonymous request"
+	default:
+		return secretSource(o.name)
+	}
 }
 
 // verifier looks verdicts up, and lists the probes a decision still needs: in the first
@@ -68,7 +79,7 @@ func (v *verifier) verdict(img registryauth.Image, o option, ask bool) (registry
 			v.seen = map[registryauth.ProbeKey]bool{}
 		}
 		v.seen[key] = true
-		v.requests = append(v.requests, ProbeRequest{Key: key, Image: img, Credential: o.cred, Source: o.source})
+		v.requests = append(v.requests, ProbeRequest{Key: key, Image: img, Credential: o.cred, Source: o.source()})
 	}
 	if v.verdicts == nil {
 		return registryauth.Verdict{}, false
@@ -157,7 +168,7 @@ func refused(p place, ref string, img registryauth.Image, answers []tried) (Outc
 // describe says what a registry answered to one credential.
 func describe(img registryauth.Image, a tried) string {
 	vd := a.verdict
-	who := "the credentials in " + a.source
+	who := "the credentials in " + a.source()
 	status := httpStatus(vd)
 	switch vd.Status {
 	case registryauth.ProbeUnauthorized:
@@ -195,7 +206,7 @@ func (v *verifier) verifyAnonymous(f *Facts, img registryauth.Image) (Outcome, r
 	if !v.on {
 		return "", registryauth.Verdict{}, false
 	}
-	vd, ok := v.verdict(img, option{source: "an anonymous request"}, true)
+	vd, ok := v.verdict(img, option{}, true)
 	if !ok || vd.Status == registryauth.ProbeSkipped {
 		return "", vd, false
 	}
@@ -221,17 +232,17 @@ func nodeSource(name string) string { return "the nodes' credentials (" + name +
 // nodePrefix marks the nodes' credentials among candidates: node:openshift-config/pull-secret.
 const nodePrefix = "node:"
 
-func optionsOf(ms []registryauth.Match, source func(string) string) []option {
+func optionsOf(ms []registryauth.Match) []option {
 	out := make([]option, len(ms))
 	for i := range ms {
-		out[i] = option{name: ms[i].Secret, source: source(ms[i].Secret), key: ms[i].Key, cred: &ms[i].Credential}
+		out[i] = option{name: ms[i].Secret, key: ms[i].Key, cred: &ms[i].Credential}
 	}
 	return out
 }
 
 // nodeOptions are the nodes' matching credentials, named node:<source>.
 func nodeOptions(ms []registryauth.Match) []option {
-	out := optionsOf(ms, nodeSource)
+	out := optionsOf(ms)
 	for i := range out {
 		out[i].name, out[i].node = nodePrefix+out[i].name, true
 	}
