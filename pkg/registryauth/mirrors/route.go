@@ -1,6 +1,10 @@
 package mirrors
 
-import "github.com/pullguard/pullguard/pkg/registryauth"
+import (
+	"fmt"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+)
 
 // Runtime names the container runtime whose pull rules apply (--runtime).
 type Runtime string
@@ -43,7 +47,15 @@ type Source struct {
 	Blocked bool
 	// BlockedBy names what blocked it, for messages.
 	BlockedBy string
+	// SourcePullFrom says which references the source itself serves: All but for a
+	// containerd server whose capabilities lack "resolve" (DigestOnly). A server without
+	// "pull" is Blocked.
+	SourcePullFrom PullFrom
 }
+
+// DefaultHost is the Prefix of containerd's _default host directory: the configuration of
+// every registry without a directory of its own.
+const DefaultHost = "_default"
 
 // Config is the node's mirror configuration, for one runtime. The zero value (and nil)
 // mirrors nothing.
@@ -62,29 +74,169 @@ type Endpoint struct {
 	Origin string
 	// KubeletCredential is set where the runtime sends the kubelet's credential; elsewhere
 	// (CRI-O, another host) it reads the node's auth file (registryauth.Keyring.AuthFileLookup).
+	// CRI-O also reads the auth file where this is set when the kubelet sends no credential
+	// (no username: an anonymous pull as the kubelet sees it).
 	KubeletCredential bool
 }
 
 // Skip is a configured mirror the runtime does not try for this reference, and why.
 type Skip struct {
 	Mirror Mirror
-	Reason string // "mirrors digests only", "mirrors tags only"
+	Reason string // ReasonDigestsOnly, ReasonTagsOnly, or why its location is blocked
 }
+
+// Reasons a mirror is skipped for a reference.
+const (
+	ReasonDigestsOnly = "mirrors digests only"
+	ReasonTagsOnly    = "mirrors tags only"
+)
 
 // Route is where a pull of one image goes.
 type Route struct {
 	Endpoints []Endpoint
 	// Source is the configuration entry that matched, nil when none did (then Endpoints is
 	// the image itself, with the kubelet's credential).
-	Source *Source
+	Source  *Source
 	Skipped []Skip
+	// Err is set when CRI-O cannot even start the pull: the reference rewritten for one of
+	// the endpoints is not a valid name (containers/image fails the whole pull before
+	// contacting anything). Endpoints is then empty.
+	Err error
 }
 
 // Mirrored reports whether any configuration applies to the image.
 func (r Route) Mirrored() bool { return r.Source != nil }
 
 // Route returns the endpoints the runtime tries for img, in order. With no matching
-// configuration it is the image itself.
+// configuration it is the image itself, with the kubelet's credential: that path is the
+// common one (the webhook routes every image of every pod) and costs one allocation.
+//
+// A zero Runtime follows containerd, the default --runtime.
 func (c *Config) Route(img registryauth.Image) Route {
+	if c == nil || len(c.Sources) == 0 {
+		return direct(img)
+	}
+	if c.Runtime == CRIO {
+		return c.routeCRIO(img)
+	}
+	return c.routeContainerd(img)
+}
+
+func direct(img registryauth.Image) Route {
 	return Route{Endpoints: []Endpoint{{Image: img, KubeletCredential: true}}}
+}
+
+// routeCRIO follows containers/image: the most specific source prefix of the image's name
+// decides (pkg/sysregistriesv2 FindRegistry); its mirrors that serve the reference's kind
+// come first, in order, then the source (PullSourcesFromReference). Each endpoint's
+// reference is the source prefix replaced by the endpoint's location, and an endpoint is
+// refused when the entry that matches its own name is blocked (docker.newDockerClient
+// checks every endpoint, so a blocked source's mirrors are still tried, and a mirror under
+// a blocked prefix is not). The kubelet's credential goes only where the endpoint's
+// registry equals the image's (newImageSourceAttempt compares reference.Domain).
+func (c *Config) routeCRIO(img registryauth.Image) Route {
+	i := c.mostSpecific(img.Name)
+	if i < 0 {
+		return direct(img)
+	}
+	s := &c.Sources[i]
+	ref := referenceString(img)
+	cut := prefixMatch(ref, s.Prefix)
+	r := Route{Source: s, Endpoints: make([]Endpoint, 0, len(s.Mirrors)+1)}
+	for _, m := range s.Mirrors {
+		if reason, skip := skipFor(m.PullFrom, img); skip {
+			r.Skipped = append(r.Skipped, Skip{Mirror: m, Reason: reason})
+			continue
+		}
+		at, err := rewrite(m.Location, ref[cut:])
+		if err != nil {
+			return Route{Source: s, Skipped: r.Skipped, Err: fmt.Errorf("mirror %s (%s) of %s: %w", m.Location, m.Origin, s.Prefix, err)}
+		}
+		if b := c.blockedAt(at.Name); b != nil {
+			r.Skipped = append(r.Skipped, Skip{Mirror: m, Reason: blockedReason(b)})
+			continue
+		}
+		r.Endpoints = append(r.Endpoints, Endpoint{Image: at, MirrorOf: s.Prefix, Origin: m.Origin, KubeletCredential: at.Registry == img.Registry})
+	}
+	if _, skip := skipFor(s.SourcePullFrom, img); skip {
+		return r // the source is no mirror: Source.SourcePullFrom says why it is missing
+	}
+	if s.Location == "" {
+		// The source pulled from its own prefix: the image itself, blocked when its entry is.
+		if !s.Blocked {
+			r.Endpoints = append(r.Endpoints, Endpoint{Image: img, KubeletCredential: true})
+		}
+		return r
+	}
+	at, err := rewrite(s.Location, ref[cut:])
+	if err != nil {
+		return Route{Source: s, Skipped: r.Skipped, Err: fmt.Errorf("location %s of %s: %w", s.Location, s.Prefix, err)}
+	}
+	if c.blockedAt(at.Name) == nil {
+		r.Endpoints = append(r.Endpoints, Endpoint{Image: at, KubeletCredential: at.Registry == img.Registry})
+	}
+	return r
+}
+
+// routeContainerd follows containerd's hosts.toml: the image's registry host selects a
+// directory (or _default); its hosts come in file order, each kept only when its
+// capabilities serve the reference (a tag needs pull and resolve, a digest pull), then the
+// server. Each host receives the repository unchanged under its own API root, and the
+// kubelet's credential (the CRI plugin's credential callback ignores the host).
+func (c *Config) routeContainerd(img registryauth.Image) Route {
+	i := c.hostEntry(img.Registry)
+	if i < 0 {
+		return direct(img)
+	}
+	s := &c.Sources[i]
+	of := s.Prefix
+	if of == DefaultHost {
+		of = img.Registry
+	}
+	r := Route{Source: s, Endpoints: make([]Endpoint, 0, len(s.Mirrors)+1)}
+	for _, m := range s.Mirrors {
+		if reason, skip := skipFor(m.PullFrom, img); skip {
+			r.Skipped = append(r.Skipped, Skip{Mirror: m, Reason: reason})
+			continue
+		}
+		at, err := img.Relocate(m.Location)
+		if err != nil {
+			r.Skipped = append(r.Skipped, Skip{Mirror: m, Reason: "its location does not name a repository: " + err.Error()})
+			continue
+		}
+		r.Endpoints = append(r.Endpoints, Endpoint{Image: at, MirrorOf: of, Origin: m.Origin, KubeletCredential: true})
+	}
+	if _, skip := skipFor(s.SourcePullFrom, img); skip || s.Blocked {
+		return r
+	}
+	if s.Location == "" {
+		r.Endpoints = append(r.Endpoints, Endpoint{Image: img, KubeletCredential: true})
+		return r
+	}
+	at, err := img.Relocate(s.Location)
+	if err != nil {
+		r.Err = fmt.Errorf("server %s of %s: %w", s.Location, s.Prefix, err)
+		return r
+	}
+	r.Endpoints = append(r.Endpoints, Endpoint{Image: at, KubeletCredential: true})
+	return r
+}
+
+// skipFor reports whether an endpoint serving only pf is left out for img, and why.
+func skipFor(pf PullFrom, img registryauth.Image) (string, bool) {
+	switch {
+	case pf == DigestOnly && img.Digest == "":
+		return ReasonDigestsOnly, true
+	case pf == TagOnly && img.Digest != "":
+		return ReasonTagsOnly, true
+	}
+	return "", false
+}
+
+func blockedReason(b *Source) string {
+	by := b.BlockedBy
+	if by == "" {
+		by = "the configuration"
+	}
+	return "its location is blocked under " + b.Prefix + " by " + by
 }

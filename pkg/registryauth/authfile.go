@@ -1,0 +1,83 @@
+package registryauth
+
+import "strings"
+
+// AuthFileLookup returns the credential CRI-O reads from the node's auth files for an
+// image when the kubelet sends none for that endpoint: containers/image's
+// pkg/docker/config (GetCredentialsForRef), not the kubelet's matching. The keyring's
+// secrets are the auth files, in the order containers/image reads them.
+//
+// Files are the outer loop. In each file, the keys tried are the image name and its
+// parents by whole path components, most specific first ("m:5000/team/app",
+// "m:5000/team", "m:5000"), each only as an exact key: no globs, no partial component, and
+// a host without its port never stands for host:port. Failing those, a key written as a
+// URL ("https://m:5000/anything") counts for its bare host, and Docker Hub's names
+// (docker.io, index.docker.io, registry-1.docker.io) stand for one another. The first key
+// found is the answer, even when its credential is rejected: there is no retry with the
+// next. Only an empty entry (no credential in it) passes on to the next file.
+//
+// Where containers/image picks among several URL-written keys of one host in a file it
+// takes whichever its map yields first; this takes the first in the file's matching order.
+func (k *Keyring) AuthFileLookup(img Image) (Match, bool) {
+	if k == nil {
+		return Match{}, false
+	}
+	registry := normalizeAuthHost(img.Registry)
+	for _, s := range k.secrets {
+		best, bestLen, fallback := -1, -1, -1
+		for j := range s.Entries {
+			raw := s.Entries[j].Key.Raw
+			if isParentKey(img.Name, raw) {
+				if len(raw) > bestLen {
+					best, bestLen = j, len(raw)
+				}
+				continue
+			}
+			if fallback < 0 && authKeyHost(raw) == registry {
+				fallback = j
+			}
+		}
+		key := ""
+		switch {
+		case best >= 0:
+			key = s.Entries[best].Key.Raw
+		case fallback >= 0:
+			best, key = fallback, img.Registry
+		default:
+			continue
+		}
+		e := &s.Entries[best]
+		if e.Credential == nil || e.Credential.Empty() {
+			continue // containers/image moves on to the next file after an empty entry
+		}
+		return Match{Secret: s.Name, Key: key, RawKey: e.Key.Raw, Credential: *e.Credential}, true
+	}
+	return Match{}, false
+}
+
+// isParentKey reports whether key is name or one of its parents by whole path components
+// ("host/a/b", "host/a", "host").
+func isParentKey(name, key string) bool {
+	return key != "" && strings.HasPrefix(name, key) && (len(name) == len(key) || name[len(key)] == '/')
+}
+
+// authKeyHost is the host a key stands for when containers/image falls back from exact
+// keys: a URL's host (its path dropped), a plain key as it is; Docker Hub's names as one.
+func authKeyHost(key string) string {
+	host, ok := strings.CutPrefix(key, "http://")
+	if !ok {
+		host, ok = strings.CutPrefix(key, "https://")
+	}
+	if ok {
+		host, _, _ = strings.Cut(host, "/")
+	}
+	return normalizeAuthHost(host)
+}
+
+func normalizeAuthHost(host string) string {
+	switch host {
+	case "docker.io", "registry-1.docker.io":
+		return "index.docker.io"
+	}
+	return host
+}

@@ -1,0 +1,44 @@
+package registryauth
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// Relocate returns the image as pulled from location (host[:port][/path]) instead of its
+// registry: the location's path, then the image's repository, with the same tag and digest.
+// Nothing is normalized, since containerd sends the request to the host as written: a
+// mirror host "mirror" stays a host, where ParseImage would read it as a Docker Hub
+// namespace.
+func (img Image) Relocate(location string) (Image, error) {
+	host, prefix, _ := strings.Cut(location, "/")
+	if host == "" {
+		return Image{}, &ReferenceError{Image: location, Err: errors.New("no registry host")}
+	}
+	repository := img.Repository
+	if prefix != "" {
+		repository = prefix + "/" + repository
+	}
+	name := host + "/" + repository
+	if _, err := reference.WithName(name); err != nil {
+		return Image{}, &ReferenceError{Image: name, Err: err}
+	}
+	out := Image{Name: name, Registry: host, Repository: repository, Tag: img.Tag, Digest: img.Digest}
+	out.Ref = name
+	if out.Tag != "" {
+		out.Ref += ":" + out.Tag
+	}
+	if out.Digest != "" {
+		out.Ref += "@" + out.Digest
+	}
+	h, path, ok := parseSchemeless(name)
+	if !ok {
+		return Image{}, &ReferenceError{Image: name, Err: reference.ErrReferenceInvalidFormat}
+	}
+	out.hostname, out.port = splitHostPort(h)
+	out.labels = strings.Count(out.hostname, ".") + 1
+	out.path = path
+	return out, nil
+}
