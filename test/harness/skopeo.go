@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -256,7 +255,8 @@ func Skopeo(ctx context.Context, p SkopeoPull) (SkopeoResult, error) {
 	switch {
 	case runErr == nil:
 		res.OK = true
-	case errors.As(runErr, &exit) && exit.ExitCode() == 1:
+	case errors.As(runErr, &exit) && (exit.ExitCode() == 1 || exit.ExitCode() == 2):
+		// 1: the fetch failed; newer skopeo exits 2 when the image does not exist.
 	default:
 		return res, fmt.Errorf("skopeo: %v\n%s", runErr, res.Output)
 	}
@@ -284,11 +284,4 @@ func redactCreds(text, creds string) string {
 		text = strings.ReplaceAll(text, pass, "[redacted]")
 	}
 	return text
-}
-
-// Port returns the port of a host:port.
-func Port(host string) int {
-	_, port, _ := strings.Cut(host, ":")
-	n, _ := strconv.Atoi(port)
-	return n
 }
