@@ -190,10 +190,30 @@ func (g *mirrorGroup) sources() []string {
 
 // orderMirrors merges the mirror lists of one source into one order that keeps each list's
 // order where the lists agree: every list adds edges between consecutive mirrors, and from
-// its last mirror to the source unless it lists the source itself. Nodes come out
-// topologically, those free at the same time by name; a cycle is broken at the first
-// unused node by name. The source is dropped when it comes last, as it is tried last anyway.
+// its last mirror to the source unless it lists the source itself. The source is dropped
+// when it comes last, as it is tried last anyway.
 func orderMirrors(source string, lists [][]string) []string {
+	var edges [][2]string
+	for _, list := range lists {
+		for i := 0; i+1 < len(list); i++ {
+			edges = append(edges, [2]string{list[i], list[i+1]})
+		}
+		if !slices.Contains(list, source) {
+			edges = append(edges, [2]string{list[len(list)-1], source})
+		}
+	}
+	out := topologicalOrder(edges)
+	if len(out) > 0 && out[len(out)-1] == source {
+		out = out[:len(out)-1]
+	}
+	return out
+}
+
+// topologicalOrder returns the nodes of a graph in an order that respects its edges where
+// it can, deterministically: nodes without predecessors start in name order, each node's
+// successors that it frees join the queue in name order, and a cycle is broken at the first
+// unused node by name.
+func topologicalOrder(edges [][2]string) []string {
 	type node struct {
 		name string
 		used bool
@@ -209,18 +229,10 @@ func orderMirrors(source string, lists [][]string) []string {
 		}
 		return n
 	}
-	edge := func(from, to string) {
-		f, t := get(from), get(to)
-		f.outs[t] = true
-		t.ins[f] = true
-	}
-	for _, list := range lists {
-		for i := 0; i+1 < len(list); i++ {
-			edge(list[i], list[i+1])
-		}
-		if !slices.Contains(list, source) {
-			edge(list[len(list)-1], source)
-		}
+	for _, e := range edges {
+		from, to := get(e[0]), get(e[1])
+		from.outs[to] = true
+		to.ins[from] = true
 	}
 	all := make([]*node, 0, len(nodes))
 	for _, n := range nodes {
@@ -258,9 +270,6 @@ func orderMirrors(source string, lists [][]string) []string {
 		}
 		slices.SortFunc(freed, byName)
 		ready = append(ready, freed...)
-	}
-	if len(out) > 0 && out[len(out)-1] == source {
-		out = out[:len(out)-1]
 	}
 	return out
 }

@@ -227,11 +227,11 @@ func checkConflicts(regs []confRegistry) error {
 	return nil
 }
 
-// tomlError keeps the decoder's message with its line, without quoting the input.
+// tomlError keeps the decoder's message and line, without its "toml: " prefix.
 func tomlError(err error) error {
 	var perr toml.ParseError
 	if errors.As(err, &perr) {
 		return fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
 	}
-	return err
+	return errors.New(strings.TrimPrefix(err.Error(), "toml: "))
 }

@@ -1,0 +1,223 @@
+package registryauth
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+)
+
+// authFile is a test auth file: its name and its keys, each with the username of its
+// credential ("" for an empty entry, which is how a credential helper marks a key).
+type authFile struct {
+	name string
+	keys map[string]string
+}
+
+func parseAuthFile(t *testing.T, f authFile) *PullSecret {
+	t.Helper()
+	auths := map[string]map[string]string{}
+	for key, user := range f.keys {
+		auths[key] = map[string]string{}
+		if user != "" {
+			auths[key]["auth"] = base64.StdEncoding.EncodeToString([]byte(user + ":" + testPassword))
+		}
+	}
+	raw, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ParseConfigFile(f.name, raw)
+	if s.Err != nil {
+		t.Fatalf("auth file %s: %v", f.name, s.Err)
+	}
+	return s
+}
+
+// TestAuthFileLookup checks containers/image's auth file rules (pkg/docker/config
+// findCredentialsInFile, authKeyLookupOrder, normalizeAuthFileKey), one rule a case.
+func TestAuthFileLookup(t *testing.T) {
+	const M = "mirror.example.com:5000"
+	tests := []struct {
+		name  string
+		image string
+		files []authFile
+		// want is "file:user" of the credential used, "" for none.
+		want    string
+		wantKey string
+	}{
+		{
+			name:  "repository key is the most specific",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M: "host", M + "/mirror": "ns", M + "/mirror/team": "team", M + "/mirror/team/app": "repo"}}},
+			want:  "config.json:repo", wantKey: M + "/mirror/team/app",
+		},
+		{
+			name:  "namespace key before its parent and the host",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M: "host", M + "/mirror": "ns", M + "/mirror/team": "team"}}},
+			want:  "config.json:team", wantKey: M + "/mirror/team",
+		},
+		{
+			name:  "parent namespace before the host",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M: "host", M + "/mirror": "ns"}}},
+			want:  "config.json:ns",
+		},
+		{
+			name:  "host key last",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M: "host"}}},
+			want:  "config.json:host", wantKey: M,
+		},
+		{
+			name:  "a partial path component never matches",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M + "/mirror/te": "partial", M + "/mir": "partial2"}}},
+			want:  "",
+		},
+		{
+			name:  "a partial component does not hide the host key",
+			image: M + "/mirror/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M + "/mirror/tea": "partial", M: "host"}}},
+			want:  "config.json:host",
+		},
+		{
+			name:  "a key below the repository does not match",
+			image: M + "/mirror/team:1",
+			files: []authFile{{"config.json", map[string]string{M + "/mirror/team/app": "deeper"}}},
+			want:  "",
+		},
+		{
+			name:  "a host without its port never matches host:port",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"mirror.example.com": "noport", "mirror.example.com/mirror": "noport-ns"}}},
+			want:  "",
+		},
+		{
+			name:  "another port is another host",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"mirror.example.com:5001": "other"}}},
+			want:  "",
+		},
+		{
+			name:  "no kubelet globs",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"*.example.com:5000": "glob", "*.example.com": "glob2"}}},
+			want:  "",
+		},
+		{
+			name:  "a key with a scheme counts for its bare host, path dropped",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"https://" + M + "/other/path": "url"}}},
+			want:  "config.json:url", wantKey: M,
+		},
+		{
+			name:  "a key with a scheme comes after every exact key",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"https://" + M + "/mirror/app": "url", M: "host"}}},
+			want:  "config.json:host",
+		},
+		{
+			name:  "http scheme too",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"http://" + M: "url"}}},
+			want:  "config.json:url",
+		},
+		{
+			name:  "a key with a scheme keeps its port rule",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"https://mirror.example.com/v1/": "url"}}},
+			want:  "",
+		},
+		{
+			name:  "a plain key with a path is never reduced to its host",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{M + "/other": "other"}}},
+			want:  "",
+		},
+		{
+			name:  "docker.io images use the index.docker.io key",
+			image: "nginx:1.27",
+			files: []authFile{{"config.json", map[string]string{"https://index.docker.io/v1/": "hub"}}},
+			want:  "config.json:hub",
+		},
+		{
+			name:  "registry-1.docker.io stands for Docker Hub",
+			image: "library/nginx:1.27",
+			files: []authFile{{"config.json", map[string]string{"registry-1.docker.io": "hub"}}},
+			want:  "config.json:hub",
+		},
+		{
+			name:  "docker.io repository keys are exact",
+			image: "docker.io/team/app:1",
+			files: []authFile{{"config.json", map[string]string{"docker.io/team": "team", "index.docker.io": "hub"}}},
+			want:  "config.json:team",
+		},
+		{
+			name:  "index.docker.io/team is not an exact key of docker.io/team",
+			image: "docker.io/team/app:1",
+			files: []authFile{{"config.json", map[string]string{"index.docker.io/team": "team"}}},
+			want:  "",
+		},
+		{
+			name:  "files are the outer loop: a host key in the first file wins over a repository key in the second",
+			image: M + "/mirror/app:1",
+			files: []authFile{
+				{"first.json", map[string]string{M: "first-host"}},
+				{"second.json", map[string]string{M + "/mirror/app": "second-repo"}},
+			},
+			want: "first.json:first-host",
+		},
+		{
+			name:  "an empty entry passes on to the next file",
+			image: M + "/mirror/app:1",
+			files: []authFile{
+				{"first.json", map[string]string{M + "/mirror/app": "", M: "first-host"}},
+				{"second.json", map[string]string{M: "second-host"}},
+			},
+			want: "second.json:second-host",
+		},
+		{
+			name:  "case matters",
+			image: M + "/mirror/app:1",
+			files: []authFile{{"config.json", map[string]string{"MIRROR.example.com:5000": "upper"}}},
+			want:  "",
+		},
+		{
+			name:  "another registry's keys do not match",
+			image: "quay.io/team/app:1",
+			files: []authFile{{"config.json", map[string]string{M: "m", "quay.io.evil": "evil", "https://quay.io.evil/x": "evil2"}}},
+			want:  "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var files []*PullSecret
+			for _, f := range tt.files {
+				files = append(files, parseAuthFile(t, f))
+			}
+			k := NewKeyring(files...)
+			m, ok := k.AuthFileLookup(image(t, tt.image))
+			got := ""
+			if ok {
+				got = m.Secret + ":" + m.Credential.Username()
+				if m.Credential.Password() != testPassword {
+					t.Errorf("password not carried")
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("AuthFileLookup(%s) = %q, want %q", tt.image, got, tt.want)
+			}
+			if tt.wantKey != "" && m.Key != tt.wantKey {
+				t.Errorf("Key = %q, want %q", m.Key, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestAuthFileLookupNilKeyring(t *testing.T) {
+	var k *Keyring
+	if _, ok := k.AuthFileLookup(image(t, "quay.io/a/b")); ok {
+		t.Fatal("nil keyring found a credential")
+	}
+}
