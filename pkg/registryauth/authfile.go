@@ -1,11 +1,63 @@
 package registryauth
 
-import "strings"
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ParseAuthFile parses a containers-auth.json(5) file, such as CRI-O's global_auth_file
+// (on OpenShift the node's /var/lib/kubelet/config.json), the way containers/image reads it
+// for AuthFileLookup, which differs from the kubelet's reading of the same file: only an
+// entry's "auth" field counts (standard, padded base64 of "username:password"); an entry
+// without it, or whose decoded value has no ':', carries no credential (containers/image
+// then reads the next file). "identitytoken" is not kept. A missing "auths" is an empty
+// file. An "auth" that is not base64 makes containers/image fail every lookup that reaches
+// its key; here it makes the file malformed (ErrBadAuth), so it supplies nothing.
+func ParseAuthFile(name string, raw []byte) *PullSecret {
+	var file struct {
+		Auths map[string]struct {
+			Auth string `json:"auth"`
+		} `json:"auths"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		return malformed(name, ErrBadJSON, jsonDetail(err))
+	}
+	entries := make([]Entry, 0, len(file.Auths))
+	var bad []string
+	for key, e := range file.Auths {
+		cred := &noCredential
+		if e.Auth != "" {
+			decoded, err := base64.StdEncoding.DecodeString(e.Auth)
+			if err != nil {
+				bad = append(bad, key)
+				continue
+			}
+			if user, pass, ok := strings.Cut(string(decoded), ":"); ok {
+				cred = &Credential{username: user, password: strings.Trim(pass, "\x00")}
+			}
+		}
+		entries = append(entries, Entry{Key: ParseKey(key), Credential: cred})
+	}
+	s := withEntries(&PullSecret{Name: name}, entries)
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		detail := "entry " + strings.Join(quoteAll(bad[:min(len(bad), maxBadEntriesNamed)]), ", ")
+		if len(bad) > maxBadEntriesNamed {
+			detail += fmt.Sprintf(" and %d more", len(bad)-maxBadEntriesNamed)
+		}
+		s.Err = &SecretError{Secret: name, Fault: ErrBadAuth, Detail: detail}
+	}
+	return s
+}
 
 // AuthFileLookup returns the credential CRI-O reads from the node's auth files for an
 // image when the kubelet sends none for that endpoint: containers/image's
 // pkg/docker/config (GetCredentialsForRef), not the kubelet's matching. The keyring's
-// secrets are the auth files, in the order containers/image reads them.
+// secrets are the auth files, in the order containers/image reads them (CRI-O with a
+// global_auth_file reads only that one), parsed with ParseAuthFile.
 //
 // Files are the outer loop. In each file, the keys tried are the image name and its
 // parents by whole path components, most specific first ("m:5000/team/app",

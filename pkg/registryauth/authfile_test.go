@@ -3,6 +3,8 @@ package registryauth
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -26,7 +28,7 @@ func parseAuthFile(t *testing.T, f authFile) *PullSecret {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ParseConfigFile(f.name, raw)
+	s := ParseAuthFile(f.name, raw)
 	if s.Err != nil {
 		t.Fatalf("auth file %s: %v", f.name, s.Err)
 	}
@@ -220,4 +222,66 @@ func TestAuthFileLookupNilKeyring(t *testing.T) {
 	if _, ok := k.AuthFileLookup(image(t, "quay.io/a/b")); ok {
 		t.Fatal("nil keyring found a credential")
 	}
+}
+
+// TestParseAuthFile checks containers/image's reading of an auth file (pkg/docker/config
+// dockerAuthConfig, decodeDockerAuth), where it differs from the kubelet's.
+func TestParseAuthFile(t *testing.T) {
+	const M = "mirror.example.com:5000"
+	auth := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	tests := []struct {
+		name, file string
+		fault      error  // the file is malformed
+		want       string // user of the credential AuthFileLookup returns for M/team/app, "" for none
+	}{
+		{name: "auth field", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice:"+testPassword) + `"}}}`, want: "alice"},
+		{name: "username and password without auth carry nothing", file: `{"auths":{"` + M + `":{"username":"alice","password":"` + testPassword + `"}}}`},
+		{name: "auth wins over username and password", file: `{"auths":{"` + M + `":{"username":"bob","password":"x","auth":"` + auth("alice:"+testPassword) + `"}}}`, want: "alice"},
+		{name: "auth without a colon carries nothing", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice") + `"}}}`},
+		{name: "trailing NULs of the password are dropped", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice:"+testPassword+"\x00\x00") + `"}}}`, want: "alice"},
+		{name: "unpadded base64 is refused", file: `{"auths":{"` + M + `":{"auth":"` + strings.TrimRight(auth("alice:"+testPassword+"x"), "=") + `"}}}`, fault: ErrBadAuth},
+		{name: "not base64", file: `{"auths":{"` + M + `":{"auth":"!!!"}}}`, fault: ErrBadAuth},
+		{name: "no auths is an empty file", file: `{"credHelpers":{"` + M + `":"ecr-login"}}`},
+		{name: "invalid JSON", file: `{"auths":`, fault: ErrBadJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ParseAuthFile("config.json", []byte(tt.file))
+			if tt.fault != nil {
+				if s.Err == nil || !errors.Is(s.Err, tt.fault) {
+					t.Fatalf("Err = %v, want %v", s.Err, tt.fault)
+				}
+				return
+			}
+			if s.Err != nil {
+				t.Fatalf("Err = %v", s.Err)
+			}
+			m, ok := NewKeyring(s).AuthFileLookup(image(t, M+"/team/app:1"))
+			if got := m.Credential.Username(); ok != (tt.want != "") || got != tt.want {
+				t.Fatalf("lookup = %q, %v; want %q", got, ok, tt.want)
+			}
+			if ok && m.Credential.Password() != testPassword {
+				t.Fatalf("password not as written")
+			}
+		})
+	}
+}
+
+func FuzzParseAuthFile(f *testing.F) {
+	f.Add([]byte(`{"auths":{"mirror.example.com:5000/team":{"auth":"YWxpY2U6cGFzcw=="},"https://m.example.com/x":{}}}`), "mirror.example.com:5000/team/app:1")
+	f.Add([]byte(`{"auths":{"https://index.docker.io/v1/":{"auth":"YWxpY2U6cGFzcw=="}}}`), "nginx")
+	f.Fuzz(func(t *testing.T, raw []byte, ref string) {
+		s := ParseAuthFile("fuzz", raw)
+		if s == nil || s.Name != "fuzz" {
+			t.Fatal("no file returned")
+		}
+		img, err := ParseImage(ref)
+		if err != nil {
+			return
+		}
+		m, ok := NewKeyring(s).AuthFileLookup(img)
+		if ok && (s.Err != nil || m.Secret != "fuzz" || m.Credential.Empty()) {
+			t.Fatalf("match %+v from file with Err %v", m, s.Err)
+		}
+	})
 }

@@ -140,6 +140,21 @@ blocked = true
 location = "`+M+`/s"
 `), image: S + "/team/app:1", want: []string{M + "/s/team/app:1 node", S + "/team/app:1 kubelet"}},
 
+		// As skopeo 1.9.3 (Debian) logs it with this registries.conf: "Trying to access"
+		// the first mirror, then the blocked mirror and the source, both refused as blocked.
+		{name: "blocked source and a blocked mirror, as skopeo tries them", config: conf(t, `
+[[registry]]
+location = "127.0.0.1:1"
+blocked = true
+[[registry.mirror]]
+location = "127.0.0.2:1/m"
+[[registry.mirror]]
+location = "127.0.0.3:1/blockedmirror"
+[[registry]]
+location = "127.0.0.3:1"
+blocked = true
+`), image: "127.0.0.1:1/team/app:1", want: []string{"127.0.0.2:1/m/team/app:1 node"}, skipped: []string{"127.0.0.3:1/blockedmirror: its location is blocked under 127.0.0.3:1 by registries.conf"}},
+
 		// The most specific source prefix wins; its mirrors are not merged with a parent's.
 		{name: "most specific prefix wins", config: crio(idms("parent", S, "", M+"/parent"), idms("child", S+"/ubi9", "", M+"/child")), image: S + "/ubi9/ubi@" + digest,
 			want: []string{M + "/child/ubi@" + digest + " node", S + "/ubi9/ubi@" + digest + " kubelet"}},
