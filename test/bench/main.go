@@ -103,14 +103,26 @@ func run() error {
 	if *goMemLimit != "" {
 		pgEnv = []string{"GOMEMLIMIT=" + *goMemLimit}
 	}
-	pgCmd, err := startProcessEnv(pgEnv, filepath.Join(harness.Root, "bin", "webhook"), "serve",
+	pgPath, pgArgs := filepath.Join(harness.Root, "bin", "webhook"), []string{"serve",
 		"--kubeconfig", cluster.Kubeconfig, "--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--verify=false", "--profiling", "--log-level", "warn")
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--verify=false", "--profiling", "--log-level", "warn"}
+	var cgroup *memCgroup
+	if *memoryLimit != "" {
+		if cgroup, err = newMemCgroup(*memoryLimit); err != nil {
+			return err
+		}
+		defer cgroup.remove()
+		pgPath, pgArgs = cgroup.command(pgPath, pgArgs)
+	}
+	pgCmd, err := startProcessEnv(pgEnv, pgPath, pgArgs...)
 	if err != nil {
 		return err
 	}
 	defer stopProcess(pgCmd)
+	if cgroup != nil {
+		cgroup.sample()
+	}
 	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]), 2*time.Minute); err != nil {
 		return err
 	}
@@ -124,6 +136,9 @@ func run() error {
 	time.Sleep(3 * time.Second)
 	atRest, syncPeak := rss(pgCmd.Process.Pid, "VmRSS"), rss(pgCmd.Process.Pid, "VmHWM")
 	fmt.Printf("pullguard: %s resident 3 s after ready, %s peak while the caches filled\n", mib(atRest), mib(syncPeak))
+	if cgroup != nil {
+		fmt.Printf("pullguard: %s\n", cgroup.report())
+	}
 	if *openshiftProjects > 0 {
 		fmt.Printf("ready within 30 s: %s; peak resident memory under 256 MiB: %s\n", verdict(ready <= 30*time.Second), verdict(syncPeak < 256<<20))
 	}
@@ -178,6 +193,10 @@ func run() error {
 	heap, _ := scrapeMetric(metricsURL+"/metrics", "go_memstats_heap_inuse_bytes")
 	report(pg, floor, apiAfter-apiBefore, rss(pgCmd.Process.Pid, "VmRSS"), rss(pgCmd.Process.Pid, "VmHWM"))
 	fmt.Printf("pullguard heap in use after the load: %s\n", mib(int64(heap)))
+	if cgroup != nil {
+		r := cgroup.report()
+		fmt.Printf("pullguard %s: %s\n", r, verdict(r.oomKills == 0 && pgCmd.ProcessState == nil))
+	}
 	if *memprofile != "" {
 		if err := saveHeapProfile(metricsURL, true, *memprofile); err != nil {
 			return err

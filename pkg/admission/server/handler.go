@@ -176,7 +176,8 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 		// Secret names, never their contents: what an admin looks for when a pod pulls
 		// with a secret nobody listed (the pod's pullguard.io/injected annotation says
 		// the same).
-		h.Log.Info("injected pull secrets", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name, "uid", string(req.UID), "secrets", injected(d), "images", outcomes(d))
+		h.Log.LogAttrs(context.Background(), slog.LevelInfo, "injected pull secrets", slog.String("kind", d.Kind), slog.String("namespace", d.Namespace), slog.String("name", d.Name),
+			slog.String("uid", string(req.UID)), slog.String("secrets", strings.Join(injected(d), ",")), slog.String("images", outcomes(d)))
 	}
 	if len(failed)+len(undecided) > 0 {
 		result = resultWarned
@@ -239,11 +240,18 @@ func patchOps(ops []decision.PatchOp) []jsonpatch.JsonPatchOperation {
 	return out
 }
 
-// outcomes summarises a decision for logs: container=outcome, no image names or secrets.
-func outcomes(d *decision.Decision) []string {
-	out := make([]string, len(d.Images))
+// outcomes summarises a decision for logs: container=outcome, comma-separated, no image
+// names or secrets. One string rather than a list: every patched pod is logged, and a
+// string attribute is written without reflection.
+func outcomes(d *decision.Decision) string {
+	var b strings.Builder
 	for i, img := range d.Images {
-		out[i] = img.Container + "=" + string(img.Outcome)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(img.Container)
+		b.WriteByte('=')
+		b.WriteString(string(img.Outcome))
 	}
-	return out
+	return b.String()
 }
