@@ -99,6 +99,9 @@ func run() error {
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 
 	start := time.Now()
+	if err := resolveDeploymentFlags(); err != nil {
+		return err
+	}
 	var pgEnv []string
 	if *goMemLimit != "" {
 		pgEnv = []string{"GOMEMLIMIT=" + *goMemLimit}
@@ -123,6 +126,7 @@ func run() error {
 	if cgroup != nil {
 		cgroup.sample()
 	}
+	fmt.Printf("pullguard: GOMEMLIMIT=%s, memory limit %s\n", orNone(*goMemLimit), orNone(*memoryLimit))
 	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]), 2*time.Minute); err != nil {
 		return err
 	}
@@ -363,14 +367,21 @@ func report(pg, floor *target, apiRequests float64, rssNow, rssPeak int64) {
 	through := stats["pullguard"][0] / stats["floor"][0]
 	p50r := stats["pullguard"][1] / stats["floor"][1]
 	p99r := stats["pullguard"][2] / stats["floor"][2]
-	fmt.Printf("\nthroughput %.2fx the floor (target >= 0.80x): %s\n", through, verdict(through >= 0.8))
-	fmt.Printf("p50 %.2fx the floor; p99 %.2fx the floor (target <= 1.25x): %s\n", p50r, p99r, verdict(p99r <= 1.25))
+	fmt.Printf("\nthroughput %.2fx the floor (target >= 0.90x): %s\n", through, verdict(through >= 0.9))
+	fmt.Printf("p50 %.2fx the floor; p99 %.2fx the floor (target <= 1.20x): %s\n", p50r, p99r, verdict(p99r <= 1.2))
 	limit := int64(150 << 20)
 	if *openshiftProjects > 0 {
 		limit = 256 << 20
 	}
 	fmt.Printf("pullguard resident memory %s now, %s peak (target <= %s): %s\n", mib(rssNow), mib(rssPeak), mib(limit), verdict(rssPeak <= limit))
 	fmt.Printf("API requests by pullguard during the load: %.0f (target 0): %s\n", apiRequests, verdict(apiRequests == 0))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func verdict(ok bool) string {

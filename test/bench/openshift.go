@@ -17,8 +17,6 @@ import (
 
 var (
 	openshiftProjects = flag.Int("openshift-projects", 0, "also seed this many OpenShift-like projects: default, builder and deployer service accounts, each with its managed dockercfg secret (4 internal-registry keys, a 1 KiB token)")
-	goMemLimit        = flag.String("gomemlimit", "", "GOMEMLIMIT of the pullguard process (the Deployment sets one); empty: inherited")
-	memoryLimit       = flag.String("memory-limit", "", "run pullguard in a memory cgroup with this limit (the Deployment's: 256Mi) and report what the kernel charged and whether it OOM-killed; empty: no cgroup")
 	syncMemProfile    = flag.String("sync-memprofile", "", "write a heap profile of pullguard taken when its caches are synced (alloc_space shows the initial list) to this file")
 )
 
