@@ -18,10 +18,12 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // Options configure the caches.
@@ -38,6 +40,12 @@ type Options struct {
 	PrivateRegistries registryauth.Patterns
 	// InternalRegistries are OpenShift's internal registry hosts (--internal-registries).
 	InternalRegistries registryauth.Patterns
+	// Mirrors are the node's mirror configuration files, read once by New; an empty
+	// Runtime is containerd.
+	Mirrors NodeMirrorFiles
+	// RESTConfig, when set, is the API server's, to watch the cluster's mirror sets where
+	// they are served (a kubernetes.Interface cannot list kinds it has no types for).
+	RESTConfig *rest.Config
 	// Defaults is the policy of namespaces without labels.
 	Defaults decision.Policy
 	// FileRecheck is how often node credential files are re-read (default 10s).
@@ -68,6 +76,9 @@ type State struct {
 	named      []namedSync // the same checks, named for the warnings while not synced
 	syncErrs   syncErrors
 	ready      atomic.Bool
+
+	// mirrors is the node's mirror configuration (mirrorwatch.go).
+	mirrors *mirrorWatch
 
 	node      atomic.Pointer[registryauth.Keyring]
 	filesMu   sync.Mutex
@@ -111,6 +122,17 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	s.syncErrs.recordInformer("namespaces", spaces.Core().V1().Namespaces().Informer())
 	s.factories = append(s.factories, accounts, spaces)
 
+	if opts.Mirrors.Runtime == "" {
+		opts.Mirrors.Runtime = mirrors.Containerd
+	}
+	files, err := opts.Mirrors.Read()
+	if err != nil {
+		return nil, err
+	}
+	s.mirrors = newMirrorWatch(opts.Mirrors.Runtime, files, opts.RESTConfig, client.Discovery(), s.log, &s.syncErrs)
+	s.synced = append(s.synced, s.mirrors.synced)
+	s.named = append(s.named, namedSync{mirrorSetsCache, s.mirrors.synced})
+
 	if err := s.reloadFiles(); err != nil {
 		return nil, err
 	}
@@ -126,9 +148,11 @@ func (s *State) Start(ctx context.Context) {
 	for _, r := range s.reflectors {
 		go r.Run(ctx.Done())
 	}
+	s.mirrors.start(ctx)
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 			s.rebuildNode()
+			s.mirrors.goLive(ctx)
 			s.ready.Store(true)
 			s.log.Info("caches synced", "pullSecrets", s.secrets.len())
 		}
@@ -160,6 +184,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
 		Node:                  s.node.Load(),
 		Providers:             s.opts.CredentialProviders,
+		Mirrors:               s.mirrors.current(),
 		PrivateRegistries:     s.opts.PrivateRegistries,
 		InternalRegistries:    s.opts.InternalRegistries,
 		ServiceAccountApplied: true,
