@@ -84,7 +84,7 @@ func TestServeFlags(t *testing.T) {
 		"health-probe-bind-address", "default-mode", "default-failure-policy", "node-credentials", "node-credentials-file",
 		"verify", "verify-timeout", "private-registries", "registry-ca-file", "exclude-namespaces",
 		"image-credential-provider-config", "verify-max-probes", "verify-deny-networks", "client-ca-file", "drain-delay",
-		"config-dir"} {
+		"config-dir", "runtime", "registries-conf", "containerd-hosts-dir"} {
 		if !strings.Contains(stdout.String(), "--"+flag+" ") {
 			t.Errorf("serve --help lacks --%s", flag)
 		}
@@ -94,6 +94,33 @@ func TestServeFlags(t *testing.T) {
 	// Flags without a command are serve's: an invalid value is reported by serve.
 	if code := run(context.Background(), []string{"--verify-timeout=0s"}, nil, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--verify-timeout must be positive") {
 		t.Errorf("webhook --verify-timeout=0s: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestServeMirrorFlags: the runtime and its mirror files are checked before serving; a
+// file that does not parse stops the start, naming the file and the line.
+func TestServeMirrorFlags(t *testing.T) {
+	const kubeconfig = "--kubeconfig=testdata/check/kubeconfig.yaml"
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--runtime=docker"}, []string{`--runtime: runtime "docker": want crio or containerd`}},
+		{[]string{"--registries-conf=testdata/check/registries.conf"}, []string{"--registries-conf is CRI-O's"}},
+		{[]string{"--runtime=crio", "--containerd-hosts-dir=testdata/check"}, []string{"--containerd-hosts-dir is containerd's"}},
+		{[]string{"--runtime=crio", "--registries-conf=testdata/check/bad-registries.conf"}, []string{"--registries-conf testdata/check/bad-registries.conf", "line 3"}},
+		{[]string{"--runtime=containerd", "--containerd-hosts-dir=testdata/check/no-such-dir"}, []string{"--containerd-hosts-dir testdata/check/no-such-dir"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"serve", kubeconfig}, tt.args...), nil, &stdout, &stderr)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", tt.args, code, stderr.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("%v: stderr %q lacks %q", tt.args, stderr.String(), w)
+			}
+		}
 	}
 }
 

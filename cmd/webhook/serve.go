@@ -21,6 +21,7 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission/check"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
@@ -35,6 +36,7 @@ type serveFlags struct {
 	nodeFiles     stringList
 	private       patternsFlag
 	internal      patternsFlag
+	runtime       string
 	exclude       string
 	verify        bool
 	verifyTimeout time.Duration
@@ -69,6 +71,9 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	})
 	fs.Var(&f.private, "private-registries", "comma list of registry `globs` that always need credentials")
 	fs.Var(&f.internal, "internal-registries", "comma list of OpenShift internal registry `hosts` (host[:port]): cross-project pulls need the service account's access (SubjectAccessReview), and a service account's dockercfg secret is waited for")
+	fs.StringVar(&f.runtime, "runtime", string(mirrors.Containerd), "the nodes' container `runtime`, whose mirror and credential rules apply: crio (OpenShift) or containerd")
+	fs.StringVar(&o.Mirrors.RegistriesConf, "registries-conf", "", "CRI-O's registries.conf `file`, as the nodes have it (mirrors outside OpenShift, where mirror sets are watched); read at start")
+	fs.StringVar(&o.Mirrors.ContainerdHostsDir, "containerd-hosts-dir", "", "containerd's registry hosts `directory` (config_path: a hosts.toml per host), as the nodes have it; read at start")
 	fs.Var(&f.registryCAs, "registry-ca-file", "PEM bundle `path` trusted for registry probes, beside the system roots (repeatable)")
 	fs.StringVar(&f.exclude, "exclude-namespaces", strings.Join(server.DefaultExclude, ","), "comma list of namespace `globs` never touched (pullguard's own namespace is always excluded)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -86,6 +91,14 @@ func (f *serveFlags) complete() error {
 	o.NodeCredentialSecrets, o.NodeCredentialFiles = f.nodeSecrets, f.nodeFiles
 	o.PrivateRegistries = f.private.patterns
 	o.InternalRegistries = f.internal.patterns
+	if o.Mirrors.Runtime, err = mirrors.ParseRuntime(f.runtime); err != nil {
+		return fmt.Errorf("--runtime: %w", err)
+	}
+	// Read here too (state reads them again to serve), so a file that does not parse
+	// stops serve before anything starts, as any bad flag does.
+	if _, err := o.Mirrors.Read(); err != nil {
+		return err
+	}
 	o.Verify, o.VerifyTimeout, o.RegistryCAFiles = f.verify, f.verifyTimeout, f.registryCAs
 	if o.VerifyTimeout <= 0 {
 		return fmt.Errorf("--verify-timeout must be positive")

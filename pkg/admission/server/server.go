@@ -66,7 +66,11 @@ type Options struct {
 	// their images need the pulling account's access to the project (a SubjectAccessReview
 	// through the server's client), and a service account's dockercfg secret is waited for.
 	InternalRegistries registryauth.Patterns
-	ExcludeNamespaces  []string
+	// Mirrors are the node's runtime and mirror configuration files (--runtime,
+	// --registries-conf, --containerd-hosts-dir); the cluster's mirror sets are watched
+	// besides, where served.
+	Mirrors           state.NodeMirrorFiles
+	ExcludeNamespaces []string
 	// Verify probes registries (SPEC section 6) within VerifyTimeout per review, trusting
 	// RegistryCAFiles beside the system roots.
 	Verify          bool
@@ -180,6 +184,8 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		CredentialProviders:   providers,
 		PrivateRegistries:     opts.PrivateRegistries,
 		InternalRegistries:    opts.InternalRegistries,
+		Mirrors:               opts.Mirrors,
+		RESTConfig:            cfg,
 		Defaults:              opts.Defaults,
 		Log:                   opts.Log,
 	})
