@@ -137,6 +137,12 @@ func TestCheckGolden(t *testing.T) {
 		{name: "bad-pattern", args: checkArgs("-f", "-", "--private-registries", "https://[::1"), exit: 2},
 		{name: "unknown-flag", args: checkArgs("-f", "-", "--privat-registries", "x"), exit: 2},
 		{name: "single-dash-long-flag", args: checkArgs("-f", "-", "-private-registries", "x"), exit: 2},
+		// Mirror sets in the input: containerd does not follow them, and says so.
+		{name: "mirror-sets-containerd", args: checkArgs("-f", "testdata/check/mirror-sets.yaml", "--private-registries", "registry.redhat.io"), exit: 1},
+		{name: "runtime-bad", args: checkArgs("-f", "-", "--runtime", "docker"), exit: 2},
+		{name: "registries-conf-needs-crio", args: checkArgs("-f", "-", "--registries-conf", "testdata/check/registries.conf"), exit: 2},
+		{name: "containerd-hosts-dir-not-crio", args: checkArgs("-f", "-", "--runtime=crio", "--containerd-hosts-dir", "testdata/check"), exit: 2},
+		{name: "registries-conf-bad-line", args: checkArgs("-f", "testdata/check/mirror-sets.yaml", "--runtime=crio", "--registries-conf", "testdata/check/bad-registries.conf"), exit: 2},
 		// TYPE/NAME is read from the cluster: with none configured, say so plainly.
 		{name: "resource-without-cluster", args: checkArgs("pod/web", "-n", "team-a"), exit: 2},
 	})

@@ -15,8 +15,10 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/manifest"
+	"github.com/pullguard/pullguard/pkg/admission/state"
 	"github.com/pullguard/pullguard/pkg/admission/verify"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 	"github.com/pullguard/pullguard/pkg/registryauth/providerconfig"
 )
@@ -123,7 +125,24 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--default-failure-policy: %w", err)
 		}
 	}
+	if _, err := o.nodeMirrorFiles(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// nodeMirrorFiles are the runtime and its mirror files, as serve's flags name them (an
+// empty Runtime is containerd, serve's default).
+func (o *Options) nodeMirrorFiles() (state.NodeMirrorFiles, error) {
+	f := state.NodeMirrorFiles{Runtime: mirrors.Containerd, RegistriesConf: o.RegistriesConf, ContainerdHostsDir: o.ContainerdHostsDir}
+	if o.Runtime != "" {
+		rt, err := mirrors.ParseRuntime(o.Runtime)
+		if err != nil {
+			return f, fmt.Errorf("--runtime: %w", err)
+		}
+		f.Runtime = rt
+	}
+	return f, f.Validate()
 }
 
 // getter returns the kubeconfig flags the cluster and the default namespace come from.
@@ -197,10 +216,17 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 			fmt.Fprintln(stderr, "error:", clusterError(err))
 			return ExitUsage
 		}
+		note := func(s string) { fmt.Fprintln(stderr, "note:", s) }
+		if err := w.loadClusterMirrorSets(ctx, g, note); err != nil {
+			fmt.Fprintln(stderr, "error:", clusterError(err))
+			return ExitUsage
+		}
 	}
 	for _, obj := range objs {
 		ns := namespaceOf(obj, o.Namespace)
 		switch v := obj.Value.(type) {
+		case *mirrorSetObject:
+			w.addMirrorSet(v)
 		case *corev1.Secret:
 			w.addSecret(ns, v)
 		case *corev1.ServiceAccount:
@@ -223,6 +249,10 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 			fmt.Fprintln(stderr, "error:", err)
 			return ExitUsage
 		}
+	}
+	if err := w.buildMirrors(o, stderr); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
 	}
 	var prober *probe.Prober
 	if o.Verify {

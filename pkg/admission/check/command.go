@@ -10,6 +10,7 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 	"github.com/pullguard/pullguard/pkg/registryauth/probe"
 )
 
@@ -98,6 +99,9 @@ func NewCommand(root string, streams genericiooptions.IOStreams) *cobra.Command 
 	f.StringArrayVar(&o.NodeCredentialSecrets, "node-credentials", nil, "`namespace/name` of a pull secret every node has, from the input or --cluster (repeatable)")
 	f.StringArrayVar(&o.NodeCredentialFiles, "node-credentials-file", nil, "`path` of a docker config.json every node has (repeatable)")
 	f.StringVar(&o.ImageCredentialProviderConfig, "image-credential-provider-config", "", "the kubelet's CredentialProviderConfig `file` (or directory): images its providers match are the nodes' to pull")
+	f.StringVar(&o.Runtime, "runtime", string(mirrors.Containerd), "the nodes' container `runtime`, whose mirror and credential rules apply: crio (OpenShift) or containerd")
+	f.StringVar(&o.RegistriesConf, "registries-conf", "", "CRI-O's registries.conf `file` as the nodes have it (mirror sets in the input, or with --cluster the cluster's, count too)")
+	f.StringVar(&o.ContainerdHostsDir, "containerd-hosts-dir", "", "containerd's registry hosts `directory` (a hosts.toml per host) as the nodes have it")
 	f.StringVar(&mode, "default-mode", string(decision.Enforce), "`mode` of namespaces without the "+decision.ModeLabel+" label: enforce, warn or off")
 	f.StringVar(&policy, "default-failure-policy", string(decision.FailOpen), "`policy` of namespaces without the "+decision.FailurePolicyLabel+" label: open or closed")
 	f.BoolVar(&o.Verify, "verify", false, "ask the registries whether credentials work and tags exist")
@@ -115,11 +119,14 @@ func NewCommand(root string, streams genericiooptions.IOStreams) *cobra.Command 
 	must(cmd.MarkFlagFilename("image-credential-provider-config"))
 	must(cmd.MarkFlagFilename("node-credentials-file"))
 	must(cmd.MarkFlagFilename("registry-ca-file"))
+	must(cmd.MarkFlagFilename("registries-conf", "conf"))
+	must(cmd.MarkFlagDirname("containerd-hosts-dir"))
 	fixed := func(values ...string) cobra.CompletionFunc {
 		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
 	}
 	must(cmd.RegisterFlagCompletionFunc("output", fixed("text", "json", "yaml")))
 	must(cmd.RegisterFlagCompletionFunc("fail-on", fixed(FailOnDeny, FailOnWarn)))
+	must(cmd.RegisterFlagCompletionFunc("runtime", fixed(string(mirrors.CRIO), string(mirrors.Containerd))))
 	must(cmd.RegisterFlagCompletionFunc("default-mode", fixed(string(decision.Enforce), string(decision.Warn), string(decision.Off))))
 	must(cmd.RegisterFlagCompletionFunc("default-failure-policy", fixed(string(decision.FailOpen), string(decision.FailClosed))))
 	must(cmd.RegisterFlagCompletionFunc("context", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

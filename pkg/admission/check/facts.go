@@ -10,10 +10,11 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission/access"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // world is what check knows of the cluster: per namespace its pull secrets, service accounts
-// and labels, and the nodes' credentials.
+// and labels, the nodes' credentials, and where the nodes pull from.
 type world struct {
 	secrets    map[string]map[string]*registryauth.PullSecret // namespace, name
 	accounts   map[string]decision.ServiceAccountMap
@@ -26,6 +27,10 @@ type world struct {
 	internal registryauth.Patterns
 	rbac     *access.Offline
 	review   *access.Reviewer
+	// mirrorSets are the cluster's and the input's; mirrors is the configuration built
+	// from them and the node's files (mirrors.go).
+	mirrorSets []*mirrorSetObject
+	mirrors    *mirrors.Config
 
 	indexes map[string]*registryauth.SecretIndex
 }
@@ -122,6 +127,7 @@ func (w *world) facts(ns string) *decision.Facts {
 		ServiceAccounts:    w.accounts[ns],
 		Node:               w.node,
 		Providers:          w.providers,
+		Mirrors:            w.mirrors,
 		PrivateRegistries:  w.private,
 		InternalRegistries: w.internal,
 	}

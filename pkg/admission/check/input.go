@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/resource"
 
 	"github.com/pullguard/pullguard/pkg/admission/manifest"
+	"github.com/pullguard/pullguard/pkg/admission/state"
 )
 
 // stdinName is what cli-runtime's builder calls standard input in its errors.
@@ -98,6 +100,11 @@ func (in *input) visit(r *resource.Result) ([]manifest.Object, error) {
 			return err
 		}
 		objs, err := manifest.Decode(source, bytes.NewReader(raw))
+		if err == nil {
+			var sets []manifest.Object
+			sets, err = mirrorSetsIn(source, raw)
+			objs = append(objs, sets...)
+		}
 		if err != nil {
 			var me *manifest.Error
 			if errors.As(err, &me) {
@@ -115,6 +122,58 @@ func (in *input) visit(r *resource.Result) ([]manifest.Object, error) {
 		return nil
 	})
 	return out, in.locate(err)
+}
+
+// mirrorSetsIn returns the mirror sets of one document (an object, or a List's items),
+// which manifest leaves out: they are not decided, they say where the nodes pull from.
+func mirrorSetsIn(source string, raw []byte) ([]manifest.Object, error) {
+	var doc struct {
+		metav1.TypeMeta `json:",inline"`
+		Items           []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, nil // manifest has said what is wrong with it
+	}
+	one := func(item int, tm metav1.TypeMeta, raw []byte) (*manifest.Object, error) {
+		if !state.IsMirrorSetKind(tm.APIVersion, tm.Kind) {
+			return nil, nil
+		}
+		var named struct {
+			Metadata struct{ Name string } `json:"metadata"`
+		}
+		m := &mirrorSetObject{kind: tm.Kind}
+		err := json.Unmarshal(raw, &named)
+		if err == nil {
+			err = json.Unmarshal(raw, &m.set)
+		}
+		if err != nil {
+			return nil, &manifest.Error{Source: source, Item: item, Err: fmt.Errorf("%s: %w", tm.Kind, err)}
+		}
+		m.name = named.Metadata.Name
+		return &manifest.Object{Source: source, Item: item, Kind: tm.Kind, Value: m}, nil
+	}
+	if !strings.HasSuffix(doc.Kind, "List") {
+		obj, err := one(-1, doc.TypeMeta, raw)
+		if obj == nil || err != nil {
+			return nil, err
+		}
+		return []manifest.Object{*obj}, nil
+	}
+	var out []manifest.Object
+	for i, item := range doc.Items {
+		var tm metav1.TypeMeta
+		if json.Unmarshal(item, &tm) != nil {
+			continue // manifest has said what is wrong with it
+		}
+		obj, err := one(i, tm, item)
+		if err != nil {
+			return nil, err
+		}
+		if obj != nil {
+			out = append(out, *obj)
+		}
+	}
+	return out, nil
 }
 
 // sourceName maps cli-runtime's name for standard input back to manifest's.

@@ -22,11 +22,12 @@ const DefaultServerConfig = "pullguard/pullguard-config"
 var serverConfigKeys = []string{
 	"private-registries", "node-credentials", "default-mode", "default-failure-policy",
 	"internal-registries", "verify", "verify-timeout", "verify-max-probes", "verify-deny-networks",
+	"runtime",
 }
 
 // serverLocalKeys are paths in the server's pod or on the nodes: check cannot read them and
 // says so, naming its own flag.
-var serverLocalKeys = []string{"node-credentials-file", "image-credential-provider-config", "registry-ca-file"}
+var serverLocalKeys = []string{"node-credentials-file", "image-credential-provider-config", "registry-ca-file", "registries-conf", "containerd-hosts-dir"}
 
 // ApplyConfig sets, from a ConfigMap's data (key: a flag's name; value: one flag value per
 // line, several for a repeatable flag), every flag that the command line did not set and
