@@ -38,9 +38,11 @@ type Mirror struct {
 
 // Source is one configured source prefix and its mirrors, in the order the runtime tries them.
 type Source struct {
-	// Prefix is host[:port][/path] (registries.conf also allows "*.example.com").
+	// Prefix is host[:port][/path] (registries.conf also allows "*.example.com"). For
+	// containerd it is a registry host[:port] matched exactly, or DefaultHost.
 	Prefix string
-	// Location is where the source itself is pulled from; empty means Prefix.
+	// Location is where the source itself is pulled from; empty means Prefix (for
+	// containerd: the registry itself).
 	Location string
 	Mirrors  []Mirror
 	// Blocked: the source is never contacted (NeverContactSource, blocked = true).
@@ -141,6 +143,11 @@ func (c *Config) routeCRIO(img registryauth.Image) Route {
 	}
 	s := &c.Sources[i]
 	ref := referenceString(img)
+	if img.Digest != "" {
+		// CRI-O drops the tag of a reference with both before containers/image sees it
+		// (RegistryImageReferenceFromRaw).
+		ref = img.Name + "@" + img.Digest
+	}
 	cut := prefixMatch(ref, s.Prefix)
 	r := Route{Source: s, Endpoints: make([]Endpoint, 0, len(s.Mirrors)+1)}
 	for _, m := range s.Mirrors {

@@ -88,8 +88,8 @@ func TestRoute(t *testing.T) {
 			want: []string{S + "/ubi9/ubi:9.4 kubelet"}, skipped: []string{M + "/ubi9: " + ReasonDigestsOnly}},
 		{name: "IDMS mirrors in order", config: crio(idms("ubi", S+"/ubi9", "", M+"/a", "other.example.com/b", S+"/ubi9-copy")), image: S + "/ubi9/ubi@" + digest,
 			want: []string{M + "/a/ubi@" + digest + " node", "other.example.com/b/ubi@" + digest + " node", S + "/ubi9-copy/ubi@" + digest + " kubelet", S + "/ubi9/ubi@" + digest + " kubelet"}},
-		{name: "tag and digest together count as a digest", config: crio(idms("ubi", S+"/ubi9", "", M+"/ubi9")), image: S + "/ubi9/ubi:9.4@" + digest,
-			want: []string{M + "/ubi9/ubi:9.4@" + digest + " node", S + "/ubi9/ubi:9.4@" + digest + " kubelet"}},
+		{name: "tag and digest together count as a digest; CRI-O drops the tag", config: crio(idms("ubi", S+"/ubi9", "", M+"/ubi9")), image: S + "/ubi9/ubi:9.4@" + digest,
+			want: []string{M + "/ubi9/ubi@" + digest + " node", S + "/ubi9/ubi:9.4@" + digest + " kubelet"}},
 
 		// ImageTagMirrorSet: tag-only mirrors.
 		{name: "ITMS tag goes to the mirror", config: crio(itms("t", S+"/ubi9", "", M+"/ubi9")), image: S + "/ubi9/ubi:9.4",
