@@ -44,6 +44,9 @@ type ImageDecision struct {
 	Secret     string   `json:"secret"`
 	Candidates []string `json:"candidates"`
 	Message    string   `json:"message"`
+	// Endpoints are where the runtime pulls a mirrored image from, in its order, each with
+	// the credential it uses there (mirror.go); absent when no mirror configuration applies.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 
 	place place
 	// advice is the short, fix-first form of Message for admission warnings (Warnings);

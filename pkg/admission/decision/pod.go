@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 const (
@@ -137,9 +138,12 @@ type podImage struct {
 	blocked []option // offers enforce-mountable-secrets forbids
 	refused []tried  // with verification: every offer, refused by the registry
 
-	project  string // the image's project, when it is on the internal registry
-	internal bool
-	notReady bool // waited for the account's dockercfg secret in vain
+	project   string // the image's project, when it is on the internal registry
+	internal  bool
+	notReady  bool // waited for the account's dockercfg secret in vain
+	unreached bool // offers not injected: the kubelet's credential reaches no endpoint
+
+	route *mirrors.Route // where the runtime pulls it from; nil when no mirror applies
 }
 
 // decide resolves the pod's images in two passes, as the kubelet will see them. The first
@@ -156,6 +160,7 @@ func (r *podResolver) decide(d *Decision, spec *corev1.PodSpec) {
 	if len(r.inject) > 0 {
 		final = registryauth.NewKeyring(r.finalSecrets()...)
 	}
+	d.Images = slices.Grow(d.Images, len(images))
 	for i := range images {
 		d.Images = append(d.Images, r.checkInternal(r.resolve(&images[i], final), &images[i], final))
 	}
@@ -163,7 +168,13 @@ func (r *podResolver) decide(d *Decision, spec *corev1.PodSpec) {
 }
 
 func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
-	var out []podImage
+	n := len(spec.Containers) + len(spec.InitContainers) + len(spec.EphemeralContainers)
+	for i := range spec.Volumes {
+		if spec.Volumes[i].Image != nil {
+			n++
+		}
+	}
+	out := make([]podImage, 0, n)
 	add := func(p place, ref string, policy corev1.PullPolicy) {
 		if ref == "" {
 			return // the API server's validation refuses it; nothing to pull
@@ -172,6 +183,7 @@ func (r *podResolver) images(spec *corev1.PodSpec) []podImage {
 		pi.img, pi.err = registryauth.ParseImage(ref)
 		if pi.err == nil {
 			pi.project, pi.internal = r.f.internalProject(pi.img)
+			pi.route = r.f.routeOf(pi.img)
 		}
 		out = append(out, pi)
 	}
@@ -212,11 +224,21 @@ func (r *podResolver) choose(pi *podImage) {
 	if len(pi.offers) == 0 {
 		return
 	}
+	if pi.route != nil && !kubeletReaches(pi.route) {
+		// CRI-O sends the kubelet's credential to no endpoint (or there is none): a pull
+		// secret would not help, and the image's message says what would.
+		pi.unreached = true
+		return
+	}
 	// A secret already chosen for another image of this pod is tried first, so one secret
 	// serves both; candidates are still reported in the kubelet's order.
 	trying := pi.offers
 	if i := slices.IndexFunc(trying, func(o option) bool { return slices.Contains(r.inject, o.name) }); i > 0 {
 		trying = append([]option{trying[i]}, slices.Delete(slices.Clone(trying), i, i+1)...)
+	}
+	if pi.route != nil {
+		r.chooseMirrored(pi, trying)
+		return
 	}
 	i, answers := r.v.firstAccepted(pi.img, trying)
 	switch {
@@ -290,12 +312,15 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 	podMs := final.Lookup(img)
 	options := append(optionsOf(podMs), nodeOptions(r.f.Node.Lookup(img))...)
 	provider, byProvider := registryauth.ProviderFor(r.f.Providers, img)
-	if len(options) == 0 && !byProvider {
-		if pi.internal {
-			if id, ok := r.internalUncredentialed(id, pi); ok {
-				return id
-			}
+	if len(options) == 0 && !byProvider && pi.internal {
+		if id, ok := r.internalUncredentialed(id, pi); ok {
+			return id
 		}
+	}
+	if pi.route != nil {
+		return r.resolveMirrored(id, pi, podMs, options, provider, byProvider)
+	}
+	if len(options) == 0 && !byProvider {
 		return r.uncredentialed(id, pi)
 	}
 

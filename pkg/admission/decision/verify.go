@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // Verdicts are registry answers by probe, given back to the decision after the probes of
@@ -24,11 +25,29 @@ type ProbeRequest struct {
 
 // option is a credential the kubelet may use for an image: its secret (or node source)
 // name, the key it matched under, and the credential (nil: anonymous).
+//
+// For a mirrored image an option is one attempt of the runtime (mirror.go): at is the
+// endpoint it is tried at, and the credential is the kubelet's or, where CRI-O reads the
+// nodes' auth file instead, the file's (authFile). Unmirrored options have no endpoint:
+// they are tried at the image itself.
 type option struct {
 	name string
 	key  string
 	node bool
 	cred *registryauth.Credential
+
+	at       *mirrors.Endpoint
+	authFile bool // the nodes' auth file, read by CRI-O at this endpoint
+	provider bool // the kubelet's credential provider: pullguard has none of its tokens
+	private  bool // anonymous at an endpoint --private-registries lists
+}
+
+// image is where the option is tried: its endpoint's image, else the image itself.
+func (o *option) image(img registryauth.Image) registryauth.Image {
+	if o.at != nil {
+		return o.at.Image
+	}
+	return img
 }
 
 // source names where the credential comes from, in messages and logs. It is worded only
@@ -67,10 +86,18 @@ func newVerifier(f *Facts) *verifier {
 // planning reports whether the decision is only listing probes.
 func (v *verifier) planning() bool { return v.on && v.verdicts == nil }
 
-// verdict returns the answer to a probe. Without one it records the probe (when ask is
-// set) and reports false in planning, or an unavailable verdict in a later round.
-func (v *verifier) verdict(img registryauth.Image, o option, ask bool) (registryauth.Verdict, bool) {
-	key := registryauth.ProbeKeyFor(img, o.cred)
+// Why a probe is not asked yet, when a later round has no answer to it.
+const (
+	reasonTooMany = "too many credentials to verify in one request"
+	reasonNotYet  = "asked only once the endpoints before it fail"
+)
+
+// verdict returns the answer to a probe. Without one it records the probe (unless notAsked
+// says why not) and reports false in planning, or an unavailable verdict in a later round.
+func (v *verifier) verdict(img registryauth.Image, o option, notAsked string) (registryauth.Verdict, bool) {
+	ask := notAsked == ""
+	at := o.image(img)
+	key := registryauth.ProbeKeyFor(at, o.cred)
 	if vd, ok := v.verdicts[key]; ok {
 		return vd, true
 	}
@@ -79,14 +106,14 @@ func (v *verifier) verdict(img registryauth.Image, o option, ask bool) (registry
 			v.seen = map[registryauth.ProbeKey]bool{}
 		}
 		v.seen[key] = true
-		v.requests = append(v.requests, ProbeRequest{Key: key, Image: img, Credential: o.cred, Source: o.source()})
+		v.requests = append(v.requests, ProbeRequest{Key: key, Image: at, Credential: o.cred, Source: o.source()})
 	}
 	if v.verdicts == nil {
 		return registryauth.Verdict{}, false
 	}
 	reason := "no answer in time"
 	if !ask {
-		reason = "too many credentials to verify in one request"
+		reason = notAsked
 	}
 	return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: reason}, true
 }
@@ -100,23 +127,47 @@ type tried struct {
 // firstAccepted asks about options in kubelet order and returns the index of the first the
 // registry accepts (or that may not be asked: a skipped probe decides by matching alone)
 // with the answers before it, or -1 with every answer; in planning, or with verification
-// off, it returns 0.
+// off, it returns 0. A credential provider's attempt is accepted unasked, as the kubelet's
+// provider is when nothing before it works.
+//
+// A mirrored image's attempts (mirror.go) are asked ahead too, but never at an endpoint
+// before the runtime is known to get there: an endpoint none of the earlier attempts
+// contacts is asked only once they have all failed, so a mirror that serves keeps the
+// probes off the source (which a disconnected cluster cannot reach).
 func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int, []tried) {
 	if !v.on {
 		return 0, nil
 	}
 	var answers []tried
+	var reached []*mirrors.Endpoint // endpoints of mirrored attempts answered or asked
 	unanswered := 0
 	for i, o := range options {
+		if o.provider {
+			if v.planning() {
+				return 0, nil // nothing after it is asked: the runtime stops there
+			}
+			return i, answers
+		}
 		answered := v.answered(img, o)
-		vd, ok := v.verdict(img, o, unanswered < askAhead)
+		notAsked := ""
+		switch {
+		case unanswered >= askAhead:
+			notAsked = reasonTooMany
+		case o.at != nil && !answered && unanswered > 0 && !slices.Contains(reached, o.at):
+			notAsked = reasonNotYet
+		case o.at != nil:
+			reached = append(reached, o.at)
+		}
+		vd, ok := v.verdict(img, o, notAsked)
 		if !answered {
 			unanswered++
 		}
 		if !ok {
 			continue
 		}
-		if vd.Status == registryauth.ProbeOK || vd.Status == registryauth.ProbeSkipped {
+		// A skipped probe decides by matching alone: accepted, unless it is an anonymous
+		// attempt where --private-registries wants a credential.
+		if vd.Status == registryauth.ProbeOK || vd.Status == registryauth.ProbeSkipped && !o.private {
 			return i, answers
 		}
 		answers = append(answers, tried{o, vd})
@@ -129,7 +180,7 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 
 // answered reports whether the registry's answer (or a failure to get one) is in.
 func (v *verifier) answered(img registryauth.Image, o option) bool {
-	_, ok := v.verdicts[registryauth.ProbeKeyFor(img, o.cred)]
+	_, ok := v.verdicts[registryauth.ProbeKeyFor(o.image(img), o.cred)]
 	return ok
 }
 
@@ -167,6 +218,9 @@ func refused(p place, ref string, img registryauth.Image, answers []tried) (Outc
 
 // describe says what a registry answered to one credential.
 func describe(img registryauth.Image, a tried) string {
+	if a.at != nil {
+		return describeEndpoint(a)
+	}
 	vd := a.verdict
 	who := "the credentials in " + a.source()
 	status := httpStatus(vd)
@@ -206,7 +260,7 @@ func (v *verifier) verifyAnonymous(f *Facts, img registryauth.Image) (Outcome, r
 	if !v.on {
 		return "", registryauth.Verdict{}, false
 	}
-	vd, ok := v.verdict(img, option{}, true)
+	vd, ok := v.verdict(img, option{}, "")
 	if !ok || vd.Status == registryauth.ProbeSkipped {
 		return "", vd, false
 	}

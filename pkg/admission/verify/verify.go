@@ -17,9 +17,13 @@ import (
 // maxRounds bounds the decide-probe rounds of one review. The first round plans the probes of
 // the kubelet's first choices; a later round asks about credentials that only became the
 // kubelet's choice once the registry refused another (a different secret injected, so the
-// final pod's other images try it too). Two rounds settle every pod seen so far; the third
-// is a margin, and a probe still unanswered after it counts as unavailable.
-const maxRounds = 3
+// final pod's other images try it too). Two rounds settle every unmirrored pod seen so far.
+// A mirrored image asks one more endpoint per round (the runtime reaches an endpoint only
+// once those before it failed, and pullguard never probes one it would not reach), so a
+// route of mirrors, then the source, needs a round per endpoint it falls through. Rounds
+// cost no more probes (MaxPerReview bounds them) and no more time (the budget does); a
+// probe still unanswered after the last counts as unavailable.
+const maxRounds = 8
 
 // Reasons of probes a review did not send: they are unavailable, and the namespace's failure
 // policy decides their images.

@@ -1,0 +1,306 @@
+package decision
+
+import (
+	"slices"
+
+	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
+)
+
+// Where a pull really goes (SPEC section 6, mirrors). The kubelet computes its credentials
+// for the image as written, exactly as without mirrors, and calls the runtime once per
+// credential, in order, until a pull works (once with none when none matches). In each call
+// the runtime walks the image's endpoints (mirrors.Route) and takes the first that serves
+// the manifest; any error falls through to the next. At an endpoint the runtime uses the
+// kubelet's credential where it sends it (containerd: everywhere; CRI-O: on the source's
+// host) and otherwise, under CRI-O, the one credential the nodes' auth file has for the
+// endpoint (containers/image's rules), or none. CRI-O also reads the auth file at every
+// endpoint of a call that carries no credential. So a mirrored image's attempts are the
+// product of credentials and endpoints in that order; each attempt is an option with its
+// endpoint, and the verifier probes them in order like any options.
+//
+// Images no mirror configuration applies to never get here: they cost what they cost
+// before, with no route and no attempt list.
+
+// mirrored reports whether any mirror configuration is known.
+func (f *Facts) mirrored() bool { return f.Mirrors != nil && len(f.Mirrors.Sources) > 0 }
+
+// routeOf returns where a pull of img goes, nil when no mirror configuration applies.
+func (f *Facts) routeOf(img registryauth.Image) *mirrors.Route {
+	if !f.mirrored() {
+		return nil
+	}
+	r := f.Mirrors.Route(img)
+	if !r.Mirrored() {
+		return nil
+	}
+	return &r
+}
+
+func (f *Facts) crio() bool { return f.Mirrors != nil && f.Mirrors.Runtime == mirrors.CRIO }
+
+// kubeletReaches reports whether some endpoint receives the kubelet's credential; when none
+// does (CRI-O, the source blocked, mirrors on other hosts) a pod secret cannot help.
+func kubeletReaches(route *mirrors.Route) bool {
+	for i := range route.Endpoints {
+		if route.Endpoints[i].KubeletCredential {
+			return true
+		}
+	}
+	return false
+}
+
+// attempts lists the runtime's attempts for a mirrored image, in its order: one kubelet call
+// per credential of calls (one with none when calls is empty), each walking the route's
+// endpoints. An (endpoint, credential) pair already listed is left out: the registry would
+// answer it the same.
+func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
+	if len(calls) == 0 {
+		calls = []option{{}}
+	}
+	crio := f.crio()
+	out := make([]option, 0, len(calls)*len(route.Endpoints))
+	for _, c := range calls {
+		for i := range route.Endpoints {
+			e := &route.Endpoints[i]
+			a := c
+			if crio && (!e.KubeletCredential || carriesNone(c)) {
+				a = f.authFileOption(e)
+			}
+			a.at = e
+			if a.cred == nil && !a.provider {
+				a.private = f.PrivateRegistries.Match(e.Image)
+			}
+			if !slices.ContainsFunc(out, a.same) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// carriesNone reports whether a kubelet call sends no credential to the runtime.
+func carriesNone(c option) bool { return !c.provider && (c.cred == nil || c.cred.Empty()) }
+
+// authFileOption is the credential CRI-O reads from the nodes' auth file for an endpoint,
+// or an anonymous attempt when the file has none for it.
+func (f *Facts) authFileOption(e *mirrors.Endpoint) option {
+	m, ok := f.Node.AuthFileLookup(e.Image)
+	if !ok {
+		return option{}
+	}
+	return option{name: nodePrefix + m.Secret, key: m.Key, node: true, authFile: true, cred: &m.Credential}
+}
+
+// same reports whether two attempts ask the same endpoint with the same credential.
+func (o option) same(p option) bool {
+	if o.at != p.at || o.provider != p.provider {
+		return false
+	}
+	switch {
+	case o.provider:
+		return o.name == p.name
+	case o.cred == nil || p.cred == nil:
+		return o.cred == p.cred
+	}
+	return *o.cred == *p.cred
+}
+
+// workable reports whether, by matching alone, an attempt is expected to serve: it carries
+// a credential, or it is anonymous where --private-registries does not want one.
+func (o option) workable() bool { return o.cred != nil || o.provider || !o.private }
+
+// chooseMirrored picks what to inject for a mirrored image from the namespace's offers, in
+// the order tried: each offer is a kubelet call through the endpoints. The first offer
+// whose own credential an endpoint accepts is injected; when an attempt with the nodes'
+// auth file (or anonymous) serves first, the image pulls without any, and nothing is
+// injected.
+func (r *podResolver) chooseMirrored(pi *podImage, trying []option) {
+	atts := r.f.attempts(pi.route, trying)
+	i, answers := r.v.firstAccepted(pi.img, atts)
+	switch {
+	case i >= 0 && (!r.v.on || r.v.planning()):
+		r.add(trying[0].name)
+	case i >= 0:
+		if a := atts[i]; !a.authFile && a.cred != nil {
+			r.add(a.name)
+		}
+	case !allDefinite(answers):
+		r.add(trying[0].name) // unverified, as for an unmirrored image
+	default:
+		pi.refused = answers
+	}
+}
+
+// resolveMirrored decides a mirrored image against the final pod: options are the kubelet's
+// credentials for the image as written (the pod's, then the nodes'), and the provider, when
+// one matches, comes last.
+func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []registryauth.Match, options []option, provider registryauth.CredentialProvider, byProvider bool) ImageDecision {
+	route, img := pi.route, pi.img
+	if len(options) > 0 || byProvider {
+		id.Candidates = candidateNames(options, provider, byProvider)
+		if len(podMs) > 0 && r.injected(podMs[0].Secret) && len(pi.offers) > 0 {
+			id.Candidates = append(names(pi.offers), nodeNames(options)...)
+			if byProvider {
+				id.Candidates = append(id.Candidates, providerName(provider))
+			}
+		}
+		id.Secret = id.Candidates[0] // the kubelet's first choice, until an endpoint says otherwise
+	}
+	if route.Err != nil || len(route.Endpoints) == 0 {
+		id.Outcome = Rejected
+		id.Endpoints = r.notTried(route, img, nil)
+		if route.Err != nil {
+			id.Message, id.advice = routeErrorMessage(pi.place, pi.ref, route.Err)
+		} else {
+			id.Message, id.advice = noEndpointMessage(pi.place, pi.ref, img, route)
+		}
+		return id
+	}
+	calls := options
+	if byProvider {
+		calls = append(slices.Clip(options), option{name: providerName(provider), node: true, provider: true})
+	}
+	atts := r.f.attempts(route, calls)
+	verified := r.v.on && !r.v.planning()
+	i, answers := r.v.firstAccepted(img, atts)
+	if !verified {
+		i, answers = slices.IndexFunc(atts, option.workable), nil
+	}
+	if i >= 0 {
+		a := atts[i]
+		id.Outcome, id.Secret = r.outcomeOf(a), a.name
+		id.Endpoints = r.notTried(route, img, r.endpoints(img, atts[:i+1], verified))
+		id.Message = r.f.say(func() string { return r.mirroredUsedMessage(id, pi, a, answers) })
+		return id
+	}
+	id.Endpoints = r.notTried(route, img, r.endpoints(img, atts, verified))
+	if !verified {
+		id.Outcome = Missing
+		id.Message, id.advice = r.mirroredMissing(pi, atts, nil)
+		return id
+	}
+	all := mergeTried(pi.refused, answers)
+	id.Outcome = mirroredFailure(all)
+	switch {
+	case id.Outcome == Missing && len(pi.blocked) > 0:
+		id.Message, id.advice = mountableMessage(pi.place, pi.ref, img, pi.blocked[0].name, r.saName, r.ns)
+	case id.Outcome == Missing:
+		id.Message, id.advice = r.mirroredMissing(pi, atts, all)
+	default:
+		id.Message, id.advice = r.mirroredRefused(pi, id.Outcome, all)
+		if id.Outcome == Indeterminate && len(podMs) > 0 && r.injected(podMs[0].Secret) {
+			id.Secret = podMs[0].Secret
+			id.Message += "; pull secret " + quote(id.Secret) + " would be attached unverified"
+		}
+	}
+	return id
+}
+
+// outcomeOf names whose credential serves an attempt.
+func (r *podResolver) outcomeOf(a option) Outcome {
+	switch {
+	case a.node:
+		return Node // the kubelet's node credentials, its provider, or the nodes' auth file
+	case a.cred == nil:
+		return Anonymous
+	case r.injected(a.name):
+		return Injected
+	}
+	return Covered
+}
+
+// mirroredFailure says what it means that no attempt served: undecided when an endpoint
+// could not be asked, missing when only anonymous requests were refused (a credential is
+// all that lacks), rejected otherwise.
+func mirroredFailure(answers []tried) Outcome {
+	anonymousOnly := true
+	for _, a := range answers {
+		vd := a.verdict
+		if !vd.Definite() && !(vd.Status == registryauth.ProbeSkipped && a.private) {
+			return Indeterminate
+		}
+		if a.cred != nil || vd.Status == registryauth.ProbeNotFound {
+			anonymousOnly = false
+		}
+	}
+	if anonymousOnly {
+		return Missing
+	}
+	return Rejected
+}
+
+// mergeTried appends the answers of more that are not in first (the same endpoint asked
+// with the same credential).
+func mergeTried(first, more []tried) []tried {
+	if len(first) == 0 {
+		return more
+	}
+	out := slices.Clone(first)
+	for _, a := range more {
+		if !slices.ContainsFunc(out, func(b tried) bool { return a.option.same(b.option) }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// endpoints renders attempts for ImageDecision.Endpoints, with the registry's answers when
+// verified.
+func (r *podResolver) endpoints(img registryauth.Image, atts []option, verified bool) []Endpoint {
+	out := make([]Endpoint, 0, len(atts)+1)
+	for i := range atts {
+		a := &atts[i]
+		e := Endpoint{Host: a.at.Image.Registry, MirrorOf: a.at.MirrorOf, Credential: a.name}
+		if verified && !a.provider {
+			vd, ok := r.v.verdicts[registryauth.ProbeKeyFor(a.image(img), a.cred)]
+			if !ok {
+				vd.Status = registryauth.ProbeUnavailable // counted so by the decision
+			}
+			e.Result = endpointResult(vd)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// notTried appends the configured places the runtime does not try for this reference: the
+// mirrors it skips, then the source when it is blocked or serves only the other kind.
+func (r *podResolver) notTried(route *mirrors.Route, img registryauth.Image, out []Endpoint) []Endpoint {
+	s := route.Source
+	of := s.Prefix
+	if of == mirrors.DefaultHost {
+		of = img.Registry
+	}
+	for _, sk := range route.Skipped {
+		out = append(out, Endpoint{Host: hostOf(sk.Mirror.Location), MirrorOf: of, Result: EndpointSkipped})
+	}
+	if route.Err != nil || slices.ContainsFunc(route.Endpoints, func(e mirrors.Endpoint) bool { return e.MirrorOf == "" }) {
+		return out
+	}
+	host := img.Registry
+	if s.Location != "" {
+		host = hostOf(s.Location)
+	}
+	result := EndpointBlocked
+	if !s.Blocked && servesOtherKind(s.SourcePullFrom, img) {
+		result = EndpointSkipped
+	}
+	return append(out, Endpoint{Host: host, Result: result})
+}
+
+// servesOtherKind reports whether a place that serves only pf leaves img's kind of
+// reference (tag or digest) out.
+func servesOtherKind(pf mirrors.PullFrom, img registryauth.Image) bool {
+	return pf == mirrors.DigestOnly && img.Digest == "" || pf == mirrors.TagOnly && img.Digest != ""
+}
+
+// hostOf is the registry host of a location host[:port][/path].
+func hostOf(location string) string {
+	for i := 0; i < len(location); i++ {
+		if location[i] == '/' {
+			return location[:i]
+		}
+	}
+	return location
+}
