@@ -251,6 +251,9 @@ func (r *report) writeText(w io.Writer) error {
 		}
 		for _, img := range o.Images {
 			fmt.Fprintf(&b, "  %-*s  %s\n", width, img.Outcome, img.Message)
+			for _, e := range img.Endpoints {
+				fmt.Fprintf(&b, "  %-*s    %s\n", width, "", endpointLine(e))
+			}
 		}
 		if len(o.Patch) > 0 {
 			patch, err := json.Marshal(o.Patch)
@@ -273,6 +276,34 @@ func (r *report) writeText(w io.Writer) error {
 	b.WriteString(r.summary() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// endpointLine words one endpoint of a mirrored image, under its image line: where the
+// runtime goes, with whose credential, and what happened there.
+//
+//	via mirror mirror.corp:5000 (of registry.redhat.io/ubi9) with node:openshift-config/pull-secret: ok
+//	via source registry.redhat.io: blocked
+func endpointLine(e decision.Endpoint) string {
+	where := "via source " + e.Host
+	if e.MirrorOf != "" {
+		where = fmt.Sprintf("via mirror %s (of %s)", e.Host, e.MirrorOf)
+	}
+	switch e.Result {
+	case decision.EndpointSkipped, decision.EndpointBlocked:
+		return where + ": " + string(e.Result)
+	}
+	with := " anonymously"
+	switch {
+	case strings.HasPrefix(e.Credential, "node:"):
+		with = " with " + e.Credential
+	case e.Credential != "":
+		with = fmt.Sprintf(" with secret %q", e.Credential)
+	}
+	result := string(e.Result)
+	if e.Result == decision.EndpointNotAsked {
+		result = "not verified"
+	}
+	return where + with + ": " + result
 }
 
 // unverified counts the anonymous outcomes no registry confirmed.
