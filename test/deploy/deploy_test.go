@@ -271,14 +271,55 @@ func TestRBAC(t *testing.T) {
 		}
 	}
 	slices.Sort(granted)
-	// No get: pullguard only lists and watches (informers; a List before a denial); and it
-	// asks SubjectAccessReviews for the internal registry's cross-project rule.
-	want := []string{"/namespaces:list", "/namespaces:watch", "/secrets:list", "/secrets:watch", "/serviceaccounts:list", "/serviceaccounts:watch", "authorization.k8s.io/subjectaccessreviews:create"}
+	// No get: pullguard only lists and watches (informers; a List before a denial); it
+	// asks SubjectAccessReviews for the internal registry's cross-project rule; and it
+	// watches OpenShift's mirror sets, which say where the nodes pull from.
+	want := []string{"/namespaces:list", "/namespaces:watch", "/secrets:list", "/secrets:watch", "/serviceaccounts:list", "/serviceaccounts:watch", "authorization.k8s.io/subjectaccessreviews:create",
+		"config.openshift.io/imagedigestmirrorsets:list", "config.openshift.io/imagedigestmirrorsets:watch",
+		"config.openshift.io/imagetagmirrorsets:list", "config.openshift.io/imagetagmirrorsets:watch",
+		"operator.openshift.io/imagecontentsourcepolicies:list", "operator.openshift.io/imagecontentsourcepolicies:watch"}
 	if !slices.Equal(granted, want) {
 		t.Errorf("granted %v, want exactly %v", granted, want)
 	}
 	if len(r.docs["Role"]) != 0 {
 		t.Error("no other roles")
+	}
+}
+
+// TestOpenShiftRunsCRIO: on OpenShift pullguard applies CRI-O's mirror rules (and so
+// watches the mirror sets), in serve's arguments and in the settings check --cluster reads;
+// elsewhere the runtime is containerd.
+func TestOpenShiftRunsCRIO(t *testing.T) {
+	for _, tt := range []struct {
+		overlay, config, arg string
+	}{
+		{"openshift", "crio", "--runtime=crio"},
+		{"kubernetes", "containerd", ""},
+	} {
+		t.Run(tt.overlay, func(t *testing.T) {
+			r := render(t, overlay(tt.overlay))
+			args := one[appsv1.Deployment](t, r, "Deployment").Spec.Template.Spec.Containers[0].Args
+			runtimeArgs := slices.DeleteFunc(slices.Clone(args), func(a string) bool { return !strings.HasPrefix(a, "--runtime") })
+			if tt.arg == "" && len(runtimeArgs) != 0 || tt.arg != "" && !slices.Equal(runtimeArgs, []string{tt.arg}) {
+				t.Errorf("runtime arguments %q, want %q", runtimeArgs, tt.arg)
+			}
+			found := false
+			for _, raw := range r.docs["ConfigMap"] {
+				cm := &corev1.ConfigMap{}
+				if err := json.Unmarshal(raw, cm); err != nil {
+					t.Fatal(err)
+				}
+				if cm.Name == "pullguard-config" {
+					found = true
+					if cm.Data["runtime"] != tt.config {
+						t.Errorf("pullguard-config runtime %q, want %q", cm.Data["runtime"], tt.config)
+					}
+				}
+			}
+			if !found {
+				t.Error("no pullguard-config ConfigMap")
+			}
+		})
 	}
 }
 

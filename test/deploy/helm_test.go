@@ -248,6 +248,8 @@ func TestHelmValuesAreFlags(t *testing.T) {
 		"imageCredentialProviderConfig": "/etc/kubernetes/credential-providers.yaml",
 		"clientCAFile":                  "/etc/pullguard/client-ca/ca.crt",
 		"drainDelay":                    "15s",
+		"runtime":                       "crio",
+		"registriesConf":                "/etc/pullguard/mirrors/registries.conf",
 		"image":                         map[string]any{"digest": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 	})
 	dep := got["Deployment/pullguard/pullguard"]
@@ -258,10 +260,18 @@ func TestHelmValuesAreFlags(t *testing.T) {
 	}
 	for _, want := range []string{"--default-mode=warn", "--node-credentials=openshift-config/pull-secret", "--private-registries=registry.redhat.io,*.example.com",
 		"--verify=false", "--verify-timeout=5s", "--verify-max-probes=8", "--image-credential-provider-config=/etc/kubernetes/credential-providers.yaml",
-		"--client-ca-file=/etc/pullguard/client-ca/ca.crt", "--drain-delay=15s"} {
+		"--client-ca-file=/etc/pullguard/client-ca/ca.crt", "--drain-delay=15s", "--runtime=crio", "--registries-conf=/etc/pullguard/mirrors/registries.conf"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args %q lack %s", args, want)
 		}
+	}
+	if data := got["ConfigMap/pullguard/pullguard-config"]["data"].(map[string]any); data["runtime"] != "crio" {
+		t.Errorf("pullguard-config runtime %v: check --cluster reads the runtime serve uses", data["runtime"])
+	}
+	containerd := helmObjects(t, map[string]any{"containerdHostsDir": "/etc/containerd/certs.d"})
+	c2 := nested(containerd["Deployment/pullguard/pullguard"], "spec", "template", "spec")["containers"].([]any)[0].(map[string]any)
+	if !slices.Contains(c2["args"].([]any), any("--containerd-hosts-dir=/etc/containerd/certs.d")) {
+		t.Errorf("args %v lack --containerd-hosts-dir", c2["args"])
 	}
 	if c["image"] != "ghcr.io/pullguard/pullguard@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" {
 		t.Errorf("image %v: a digest wins over the tag", c["image"])
