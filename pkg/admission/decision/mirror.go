@@ -60,12 +60,20 @@ func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
 	}
 	crio := f.crio()
 	out := make([]option, 0, len(calls)*len(route.Endpoints))
+	var auth []*option // the auth file's answer per endpoint, looked up once
 	for _, c := range calls {
 		for i := range route.Endpoints {
 			e := &route.Endpoints[i]
 			a := c
 			if crio && (!e.KubeletCredential || carriesNone(c)) {
-				a = f.authFileOption(e)
+				if auth == nil {
+					auth = make([]*option, len(route.Endpoints))
+				}
+				if auth[i] == nil {
+					o := f.authFileOption(e)
+					auth[i] = &o
+				}
+				a = *auth[i]
 			}
 			a.at = e
 			if a.cred == nil && !a.provider {
@@ -110,13 +118,21 @@ func (o option) same(p option) bool {
 // a credential, or it is anonymous where --private-registries does not want one.
 func (o option) workable() bool { return o.cred != nil || o.provider || !o.private }
 
+// maxMirroredOffers bounds the namespace secrets whose attempts are listed for one mirrored
+// image: each is a kubelet call through every endpoint, and a namespace may hold thousands
+// for one registry. No review asks about more than a few dozen attempts anyway (askAhead a
+// round, pkg/admission/verify's rounds); past the bound the image is undecided, as an
+// unmirrored one with too many credentials to verify is.
+const maxMirroredOffers = 32
+
 // chooseMirrored picks what to inject for a mirrored image from the namespace's offers, in
 // the order tried: each offer is a kubelet call through the endpoints. The first offer
 // whose own credential an endpoint accepts is injected; when an attempt with the nodes'
 // auth file (or anonymous) serves first, the image pulls without any, and nothing is
 // injected.
 func (r *podResolver) chooseMirrored(pi *podImage, trying []option) {
-	atts := r.f.attempts(pi.route, trying)
+	considered := trying[:min(len(trying), maxMirroredOffers)]
+	atts := r.f.attempts(pi.route, considered)
 	i, answers := r.v.firstAccepted(pi.img, atts)
 	switch {
 	case i >= 0 && (!r.v.on || r.v.planning()):
@@ -125,7 +141,7 @@ func (r *podResolver) chooseMirrored(pi *podImage, trying []option) {
 		if a := atts[i]; !a.authFile && a.cred != nil {
 			r.add(a.name)
 		}
-	case !allDefinite(answers):
+	case !allDefinite(answers) || len(considered) < len(trying):
 		r.add(trying[0].name) // unverified, as for an unmirrored image
 	default:
 		pi.refused = answers
