@@ -81,6 +81,9 @@ func run() error {
 			return err
 		}
 	}
+	if err := seedMirrorSets(ctx, cluster.Config, *mirrorSets); err != nil {
+		return err
+	}
 
 	dir := cluster.Dir
 	bundle, err := certs.Generate("bench", []string{"127.0.0.1"}, 24*time.Hour)

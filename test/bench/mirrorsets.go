@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var mirrorSets = flag.Int("mirror-sets", 50, "ImageDigestMirrorSets to create before pullguard starts (issue 16: the bench must hold its targets with 50 loaded); one of them mirrors the load's quay.io image, so every review routes through a mirror set")
+
+var (
+	idmsResource = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagedigestmirrorsets"}
+	itmsResource = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagetagmirrorsets"}
+)
+
+// seedMirrorSets creates n mirror sets: n-1 ImageDigestMirrorSets for sources the load never
+// pulls, and one ImageTagMirrorSet for the repository of the load's quay.io image (a tag). pullguard runs with the default
+// runtime (containerd) and without verification, so the mirror changes no answer: the
+// expected patch stays the same, and the bench measures the routing's cost alone.
+func seedMirrorSets(ctx context.Context, cfg *rest.Config, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		kind, field, resource := "ImageDigestMirrorSet", "imageDigestMirrors", idmsResource
+		source, mirror := fmt.Sprintf("registry-%d.mirrored.example.com/team", i), fmt.Sprintf("mirror-%d.example.com:5000/team", i)
+		if i == 0 {
+			kind, field, resource = "ImageTagMirrorSet", "imageTagMirrors", itmsResource
+			source, mirror = "quay.io/prometheus", "mirror.bench.test/prometheus"
+		}
+		set := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "config.openshift.io/v1",
+			"kind":       kind,
+			"metadata":   map[string]any{"name": fmt.Sprintf("bench-%02d", i)},
+			"spec": map[string]any{field: []any{
+				map[string]any{"source": source, "mirrors": []any{mirror}},
+			}},
+		}}
+		if _, err := client.Resource(resource).Create(ctx, set, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("mirror set %d: %w", i, err)
+		}
+	}
+	fmt.Printf("seeded %d mirror sets\n", n)
+	return nil
+}
