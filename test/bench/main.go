@@ -113,6 +113,9 @@ func run() error {
 		"--kubeconfig", cluster.Kubeconfig, "--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--verify=false", "--profiling", "--log-level", "warn"}
+	if *mirrorSets > 0 {
+		pgArgs = append(pgArgs, "--runtime=crio")
+	}
 	var cgroup *memCgroup
 	if *memoryLimit != "" {
 		if cgroup, err = newMemCgroup(*memoryLimit); err != nil {

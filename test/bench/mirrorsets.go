@@ -21,9 +21,11 @@ var (
 )
 
 // seedMirrorSets creates n mirror sets: n-1 ImageDigestMirrorSets for sources the load never
-// pulls, and one ImageTagMirrorSet for the repository of the load's quay.io image (a tag). pullguard runs with the default
-// runtime (containerd) and without verification, so the mirror changes no answer: the
-// expected patch stays the same, and the bench measures the routing's cost alone.
+// pulls, and one ImageTagMirrorSet for the repository of the load's quay.io image (a tag).
+// pullguard then runs with --runtime=crio (mirror sets are OpenShift's, whose nodes run
+// CRI-O) and without verification: the image is anonymous at the mirror as at the source, so
+// the mirror changes no answer, the expected patch stays the same, and the bench measures
+// the routing's cost.
 func seedMirrorSets(ctx context.Context, cfg *rest.Config, n int) error {
 	if n <= 0 {
 		return nil
