@@ -105,10 +105,7 @@ func run() error {
 	if err := resolveDeploymentFlags(); err != nil {
 		return err
 	}
-	var pgEnv []string
-	if *goMemLimit != "" {
-		pgEnv = []string{"GOMEMLIMIT=" + *goMemLimit}
-	}
+	pgEnv := runtimeEnv()
 	pgPath, pgArgs := filepath.Join(harness.Root, "bin", "webhook"), []string{"serve",
 		"--kubeconfig", cluster.Kubeconfig, "--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
@@ -132,7 +129,7 @@ func run() error {
 	if cgroup != nil {
 		cgroup.sample()
 	}
-	fmt.Printf("pullguard: GOMEMLIMIT=%s, memory limit %s\n", orNone(*goMemLimit), orNone(*memoryLimit))
+	fmt.Printf("pullguard and the floor: GOMEMLIMIT=%s, GOGC=%s; pullguard's memory limit %s\n", orNone(*goMemLimit), orNone(*goGC), orNone(*memoryLimit))
 	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]), 2*time.Minute); err != nil {
 		return err
 	}
@@ -152,7 +149,7 @@ func run() error {
 	if *openshiftProjects > 0 {
 		fmt.Printf("ready within 30 s: %s; peak resident memory under 256 MiB: %s\n", verdict(ready <= 30*time.Second), verdict(syncPeak < 256<<20))
 	}
-	floorCmd, err := startProcess(filepath.Join(harness.Root, "bin", "bench-floor"),
+	floorCmd, err := startProcessEnv(runtimeEnv(), filepath.Join(harness.Root, "bin", "bench-floor"),
 		"--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]), "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	if err != nil {
 		return err
@@ -477,10 +474,6 @@ func fetchProfile(metricsURL string, d time.Duration, into *bytes.Buffer) {
 	}
 	defer resp.Body.Close()
 	io.Copy(into, resp.Body)
-}
-
-func startProcess(path string, args ...string) (*exec.Cmd, error) {
-	return startProcessEnv(nil, path, args...)
 }
 
 // startProcessEnv starts a process with env added to this one's environment.
