@@ -16,12 +16,13 @@ import (
 // world is what check knows of the cluster: per namespace its pull secrets, service accounts
 // and labels, the nodes' credentials, and where the nodes pull from.
 type world struct {
-	secrets    map[string]map[string]*registryauth.PullSecret // namespace, name
-	accounts   map[string]decision.ServiceAccountMap
-	namespaces map[string]*corev1.Namespace
-	node       *registryauth.Keyring
-	providers  []registryauth.CredentialProvider
-	private    registryauth.Patterns
+	secrets     map[string]map[string]*registryauth.PullSecret // namespace, name
+	accounts    map[string]decision.ServiceAccountMap
+	namespaces  map[string]*corev1.Namespace
+	node        *registryauth.Keyring
+	nodeSecrets []string // the --node-credentials secrets, namespace/name
+	providers   []registryauth.CredentialProvider
+	private     registryauth.Patterns
 	// internal are the internal registry hosts; rbac answers their access questions from
 	// the input, and review, with --cluster, from the cluster (access.go).
 	internal registryauth.Patterns
@@ -87,6 +88,7 @@ func (w *world) addNodeCredentialsSecret(ref string) error {
 	}
 	named := *s
 	named.Name = ref
+	w.nodeSecrets = append(w.nodeSecrets, ref)
 	if w.node == nil {
 		w.node = &registryauth.Keyring{}
 	}
@@ -126,6 +128,7 @@ func (w *world) facts(ns string) *decision.Facts {
 		Secrets:            x,
 		ServiceAccounts:    w.accounts[ns],
 		Node:               w.node,
+		NodeSecrets:        w.nodeSecrets,
 		Providers:          w.providers,
 		Mirrors:            w.mirrors,
 		PrivateRegistries:  w.private,

@@ -20,6 +20,9 @@ type Facts struct {
 	// Node holds the credentials every node already has (its config.json, the
 	// --node-credentials secrets); the kubelet tries them after the pod's secrets.
 	Node *registryauth.Keyring
+	// NodeSecrets names the secrets among Node's sources (namespace/name, the
+	// --node-credentials flags), for messages that say where to add a credential.
+	NodeSecrets []string
 	// Providers are the kubelet's credential provider plugins, tried after Node: an image
 	// one of them matches is the node's to pull.
 	Providers []registryauth.CredentialProvider

@@ -248,13 +248,22 @@ func (r *podResolver) mirrorNearMisses(pi *podImage, answers []tried) []string {
 	return out
 }
 
+// globalPullSecret is OpenShift's cluster-wide pull secret, which the machine-config
+// operator writes to every node as CRI-O's auth file.
+const globalPullSecret = "openshift-config/pull-secret"
+
 // nodeAuthFix names the nodes' auth file and how to add credentials for an endpoint to it:
-// on OpenShift (the mirror comes from a mirror set) the cluster's global pull secret, which
-// the machine-config operator writes to every node; elsewhere the file pullguard knows the
-// nodes have, when it knows one.
+// on OpenShift (the mirror comes from a mirror set) the cluster's global pull secret — the
+// --node-credentials secret pullguard was given, else openshift-config/pull-secret — and
+// elsewhere the file pullguard knows the nodes have, when it knows one.
 func (r *podResolver) nodeAuthFix(pi *podImage, e *mirrors.Endpoint) (who, fix string) {
 	if openShiftOrigin(e.Origin) || openShiftOrigin(pi.route.Source.BlockedBy) {
-		return "openshift-config/pull-secret", "add them with 'oc set data secret/pull-secret -n openshift-config --from-file=.dockerconfigjson=...'"
+		who = globalPullSecret
+		if len(r.f.NodeSecrets) > 0 {
+			who = r.f.NodeSecrets[0]
+		}
+		ns, secret, _ := strings.Cut(who, "/")
+		return who, fmt.Sprintf("add them with 'oc set data secret/%s -n %s --from-file=.dockerconfigjson=...'", secret, ns)
 	}
 	if name := r.nodeSourceName(pi); name != "" {
 		return name, fmt.Sprintf("add an entry for %s to %s on every node", e.Image.Registry, name)

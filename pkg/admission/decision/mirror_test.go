@@ -59,15 +59,16 @@ func nodeAuth(keys map[string]string) *registryauth.Keyring {
 // mirrorCase decides a one-container pod under a mirror configuration. Probes are answered
 // by "<image name at the endpoint> <password>" (password "" for an anonymous request).
 type mirrorCase struct {
-	name    string
-	config  *mirrors.Config
-	image   string
-	listed  []string // the pod's imagePullSecrets
-	secrets []ns
-	node    map[string]string // auth-file key -> password
-	private string
-	answers map[string]registryauth.Verdict // nil: no verification
-	sources []string                        // credential provider patterns
+	name        string
+	config      *mirrors.Config
+	image       string
+	listed      []string // the pod's imagePullSecrets
+	secrets     []ns
+	node        map[string]string // auth-file key -> password
+	private     string
+	answers     map[string]registryauth.Verdict // nil: no verification
+	sources     []string                        // credential provider patterns
+	nodeSecrets []string                        // Facts.NodeSecrets (--node-credentials)
 
 	want      string // "outcome:secret"
 	wantPatch bool
@@ -84,7 +85,7 @@ func (tc mirrorCase) run(t *testing.T) *Decision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &Facts{Namespace: "team-a", Secrets: index(tc.secrets), ServiceAccountApplied: true, Mirrors: tc.config, PrivateRegistries: private, Verify: tc.answers != nil}
+	f := &Facts{Namespace: "team-a", Secrets: index(tc.secrets), ServiceAccountApplied: true, Mirrors: tc.config, PrivateRegistries: private, Verify: tc.answers != nil, NodeSecrets: tc.nodeSecrets}
 	if tc.node != nil {
 		f.Node = nodeAuth(tc.node)
 	}
@@ -303,6 +304,18 @@ func TestMirrors(t *testing.T) {
 				`add them with 'oc set data secret/pull-secret -n openshift-config --from-file=.dockerconfigjson=...'`,
 				`pull secret "pull" of namespace "team-a" is not attached: CRI-O does not send the kubelet's credentials to mirror.corp:5000`,
 			},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||, registry.redhat.io|||blocked",
+		},
+		{
+			name:   "CRI-O: the fix names the global pull secret pullguard was given",
+			config: crioSets(idmsSet("ubi-mirror", srcHost+"/ubi9", mirrors.NeverContactSource, mirHost+"/ubi9")),
+			image:  byDigest, private: mirHost, nodeSecrets: []string{"cluster-config/global-pull"},
+			want: "missing",
+			wantMsg: []string{
+				`CRI-O uses the nodes' credentials there, and cluster-config/global-pull has none for mirror.corp:5000`,
+				`add them with 'oc set data secret/global-pull -n cluster-config --from-file=.dockerconfigjson=...'`,
+			},
+			noMsg:     []string{"openshift-config"},
 			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||, registry.redhat.io|||blocked",
 		},
 		{

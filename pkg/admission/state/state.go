@@ -80,9 +80,10 @@ type State struct {
 	// mirrors is the node's mirror configuration (mirrorwatch.go).
 	mirrors *mirrorWatch
 
-	node      atomic.Pointer[registryauth.Keyring]
-	filesMu   sync.Mutex
-	fileBytes map[string][]byte
+	node        atomic.Pointer[registryauth.Keyring]
+	nodeSecrets []string // the --node-credentials secrets, namespace/name
+	filesMu     sync.Mutex
+	fileBytes   map[string][]byte
 }
 
 // New sets up the informers; Start runs them.
@@ -94,6 +95,9 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 		opts.Log = slog.Default()
 	}
 	s := &State{client: client, opts: opts, log: opts.Log, secrets: newSecretStore(), fileBytes: map[string][]byte{}}
+	for _, ref := range opts.NodeCredentialSecrets {
+		s.nodeSecrets = append(s.nodeSecrets, ref.String())
+	}
 	s.secrets.onChange = s.secretChanged
 
 	// One reflector per pull secret type: a field selector cannot say "either type", and
@@ -183,6 +187,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 		Secrets:               s.secrets.index(ns),
 		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
 		Node:                  s.node.Load(),
+		NodeSecrets:           s.nodeSecrets,
 		Providers:             s.opts.CredentialProviders,
 		Mirrors:               s.mirrors.current(),
 		PrivateRegistries:     s.opts.PrivateRegistries,
