@@ -139,6 +139,10 @@ func TestCheckGolden(t *testing.T) {
 		{name: "single-dash-long-flag", args: checkArgs("-f", "-", "-private-registries", "x"), exit: 2},
 		// Mirror sets in the input: containerd does not follow them, and says so.
 		{name: "mirror-sets-containerd", args: checkArgs("-f", "testdata/check/mirror-sets.yaml", "--private-registries", "registry.redhat.io"), exit: 1},
+		// CRI-O follows them: the pull goes to the mirror (the source is blocked), matching
+		// only, then with the mirror known to be private.
+		{name: "mirror-sets-crio", args: checkArgs("-f", "testdata/check/mirror-sets.yaml", "--runtime=crio"), exit: 0},
+		{name: "mirror-sets-crio-private", args: checkArgs("-f", "testdata/check/mirror-sets.yaml", "--runtime=crio", "--private-registries", "mirror.corp.example.com:5000"), exit: 1},
 		{name: "runtime-bad", args: checkArgs("-f", "-", "--runtime", "docker"), exit: 2},
 		{name: "registries-conf-needs-crio", args: checkArgs("-f", "-", "--registries-conf", "testdata/check/registries.conf"), exit: 2},
 		{name: "containerd-hosts-dir-not-crio", args: checkArgs("-f", "-", "--runtime=crio", "--containerd-hosts-dir", "testdata/check"), exit: 2},

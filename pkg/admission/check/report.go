@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -195,7 +196,22 @@ func notVerified(img decision.ImageDecision) string {
 	if i := strings.Index(img.Message, where); i >= 0 {
 		where = img.Message[:i+len(where)]
 	}
+	if hosts := triedHosts(img.Endpoints); len(hosts) > 0 && (len(hosts) > 1 || hosts[0] != img.Registry) {
+		// Mirrored: the pull goes where the runtime sends it, not (only) to the source.
+		return fmt.Sprintf("%s: not verified: no credentials match %s, where the runtime pulls it, and --private-registries lists none of them; it would be pulled anonymously", where, strings.Join(hosts, ", "))
+	}
 	return fmt.Sprintf("%s: not verified: no credentials match %s and --private-registries does not list it; the kubelet would pull it anonymously", where, img.Registry)
+}
+
+// triedHosts returns the hosts of the endpoints the runtime contacts, each once, in order.
+func triedHosts(endpoints []decision.Endpoint) []string {
+	var out []string
+	for _, e := range endpoints {
+		if e.Result != decision.EndpointSkipped && e.Result != decision.EndpointBlocked && !slices.Contains(out, e.Host) {
+			out = append(out, e.Host)
+		}
+	}
+	return out
 }
 
 // fails reports whether the exit code is 1: something would be denied (a workload's pods
