@@ -37,6 +37,11 @@ type NodeOptions struct {
 	// plugins are looked up in CredentialProviderBinDir.
 	CredentialProviderConfig string
 	CredentialProviderBinDir string
+	// RegistryConfigPath, when set, is containerd's registry config_path: a directory of
+	// <host>/hosts.toml (WriteHostsToml), where mirrors are configured. containerd refuses
+	// the mirrors and TLS entries Registries otherwise become beside it, so each of
+	// Registries without a hosts.toml there gets a plain one trusting CAFile.
+	RegistryConfigPath string
 }
 
 // Node is a kubelet and containerd on this machine, registered with a Cluster. Pods must be
@@ -107,6 +112,13 @@ func (n *Node) startContainerd(o NodeOptions) error {
 		// containerd takes 127.0.0.1 registries for plain HTTP unless a mirror says https.
 		fmt.Fprintf(&registries, "    [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.%q]\n      endpoint = [\"https://%s\"]\n", host, host)
 		fmt.Fprintf(&registries, "    [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.%q.tls]\n      ca_file = %q\n", host, o.CAFile)
+	}
+	if o.RegistryConfigPath != "" {
+		if err := writeMissingHostsToml(o.RegistryConfigPath, o.CAFile, o.Registries); err != nil {
+			return err
+		}
+		registries.Reset()
+		fmt.Fprintf(&registries, "    config_path = %q\n", o.RegistryConfigPath)
 	}
 	config := fmt.Sprintf(`version = 2
 root = %q

@@ -1,6 +1,7 @@
 // Package node proves pullguard's promise on a real node: a kubelet (v1.37.2) with
-// containerd pulls from real registries, so a pod pullguard admits runs, and a pod it denies
-// is shown to fail to pull where pullguard is off.
+// containerd pulls from real registries, one of them through a mirror its hosts.toml names,
+// so a pod pullguard admits runs, and a pod it denies is shown to fail to pull where
+// pullguard is off.
 package node
 
 import (
@@ -20,6 +21,8 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
+	"github.com/pullguard/pullguard/pkg/admission/state"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 	"github.com/pullguard/pullguard/test/harness"
 )
 
@@ -27,6 +30,8 @@ const (
 	user          = "ci-bot"
 	password      = "not-a-real-password-node"
 	stalePassword = "not-a-real-password-stale"
+	// mirrorPassword is the test user's password at mirror, which mirrorSource refuses.
+	mirrorPassword = "not-a-real-password-mirror"
 	// providerName is the test's exec credential provider plugin (test/harness/credprovider).
 	providerName = "pullguard-test-provider"
 )
@@ -40,7 +45,13 @@ var (
 	// credential provider plugin answers for. Each is its own host, so the node's
 	// credentials never reach the tests of basic.
 	nodeReg, staleReg, providerReg *harness.Registry
-	summary                        = &tally{}
+	// mirrorSource is a private registry whose hosts.toml (containerd's config_path, and
+	// pullguard's --containerd-hosts-dir) sends its pulls to mirror first. Both hold the
+	// same images; the test user's password differs between them.
+	mirrorSource, mirror *harness.Registry
+	// registryTLS trusts the test registries, for the test's own requests.
+	registryTLS *harness.TLS
+	summary     = &tally{}
 )
 
 // tally counts what the test saw, for its one-line summary.
@@ -50,6 +61,9 @@ type tally struct {
 	// not stand in their way); offFailed those that failed to pull there (pullguard's
 	// injection is what made them run).
 	offRan, offFailed int
+	// mirrored counts the pods, admitted or denied, whose image containerd pulls through
+	// a hosts.toml mirror.
+	mirrored int
 }
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -67,6 +81,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail(err)
 	}
+	registryTLS = tlsFiles
 	if basic, err = harness.StartRegistry(dir+"/basic", tlsFiles, harness.RegistryAuth{Users: map[string]string{user: password}}); err != nil {
 		return fail(err)
 	}
@@ -98,6 +113,28 @@ func run(m *testing.M) int {
 			return fail(err)
 		}
 	}
+	if mirrorSource, err = harness.StartRegistry(dir+"/mirror-source", tlsFiles, harness.RegistryAuth{Users: map[string]string{user: password}}); err != nil {
+		return fail(err)
+	}
+	defer mirrorSource.Stop()
+	if mirror, err = harness.StartRegistry(dir+"/mirror", tlsFiles, harness.RegistryAuth{Users: map[string]string{user: mirrorPassword}}); err != nil {
+		return fail(err)
+	}
+	defer mirror.Stop()
+	for _, repo := range []string{mirroredRepo, mirroredRefusedRepo} {
+		if _, err := mirrorSource.PushImage(ctx, pause, repo, user, password); err != nil {
+			return fail(err)
+		}
+		if _, err := mirror.PushImage(ctx, pause, repo, user, mirrorPassword); err != nil {
+			return fail(err)
+		}
+	}
+	// One registry directory for containerd (config_path) and pullguard
+	// (--containerd-hosts-dir), as an admin would mount the node's into pullguard.
+	hostsDir := filepath.Join(dir, "containerd-hosts")
+	if err := harness.WriteHostsToml(hostsDir, mirrorSource.Host, tlsFiles.CAFile, mirror.Host); err != nil {
+		return fail(err)
+	}
 	// The node's own config.json: valid for nodeReg, stale for staleReg. pullguard is told
 	// the same with --node-credentials-file, as an admin would.
 	nodeConfig := filepath.Join(dir, "node-config.json")
@@ -123,6 +160,7 @@ func run(m *testing.M) int {
 		VerifyDenyNetworks:            []netip.Prefix{},
 		NodeCredentialFiles:           []string{nodeConfig},
 		ImageCredentialProviderConfig: providers,
+		Mirrors:                       state.NodeMirrorFiles{Runtime: mirrors.Containerd, ContainerdHostsDir: hostsDir},
 	}, nil)
 	if err != nil {
 		return fail(err)
@@ -134,8 +172,9 @@ func run(m *testing.M) int {
 	}
 	if node, err = cluster.StartNode(ctx, harness.NodeOptions{
 		SandboxImage: sandbox, CAFile: tlsFiles.CAFile,
-		Registries:   []string{basic.Host, anonymous.Host, nodeReg.Host, staleReg.Host, providerReg.Host},
+		Registries:   []string{basic.Host, anonymous.Host, nodeReg.Host, staleReg.Host, providerReg.Host, mirrorSource.Host, mirror.Host},
 		DockerConfig: rawConfig, CredentialProviderConfig: providers, CredentialProviderBinDir: providerBin,
+		RegistryConfigPath: hostsDir,
 	}); err != nil {
 		return fail(err)
 	}
@@ -147,9 +186,9 @@ func run(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "node: registries, cluster, webhook and node up in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	fmt.Printf("node summary: %d pods admitted, %d ran; %d pods denied, %d would have failed to pull (shown where pullguard is off); "+
-		"of the admitted, %d also ran where pullguard is off and %d failed to pull there\n",
-		summary.admitted, summary.ran, summary.denied, summary.wouldFail, summary.offRan, summary.offFailed)
-	if strings.Contains(webhook.Logs(), password) || strings.Contains(webhook.Logs(), stalePassword) {
+		"of the admitted, %d also ran where pullguard is off and %d failed to pull there; %d of all through a hosts.toml mirror\n",
+		summary.admitted, summary.ran, summary.denied, summary.wouldFail, summary.offRan, summary.offFailed, summary.mirrored)
+	if logs := webhook.Logs(); strings.Contains(logs, password) || strings.Contains(logs, stalePassword) || strings.Contains(logs, mirrorPassword) {
 		return fail(fmt.Errorf("the webhook logged a test password"))
 	}
 	return code
