@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -53,13 +54,19 @@ func kubeletReaches(route *mirrors.Route) bool {
 // attempts lists the runtime's attempts for a mirrored image, in its order: one kubelet call
 // per credential of calls (one with none when calls is empty), each walking the route's
 // endpoints. An (endpoint, credential) pair already listed is left out: the registry would
-// answer it the same.
+// answer it the same. Callers bound calls (maxMirroredOffers): the list is calls×endpoints
+// long, and deduplicating it is linear in that.
 func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
 	if len(calls) == 0 {
 		calls = []option{{}}
 	}
 	crio := f.crio()
-	out := make([]option, 0, len(calls)*len(route.Endpoints))
+	n := len(calls) * len(route.Endpoints)
+	out := make([]option, 0, n)
+	var seen map[attemptKey]struct{} // only when there is more than one call to repeat a pair
+	if len(calls) > 1 {
+		seen = make(map[attemptKey]struct{}, n)
+	}
 	var auth []*option // the auth file's answer per endpoint, looked up once
 	for _, c := range calls {
 		for i := range route.Endpoints {
@@ -79,9 +86,14 @@ func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
 			if a.cred == nil && !a.provider {
 				a.private = f.PrivateRegistries.Match(e.Image)
 			}
-			if !slices.ContainsFunc(out, a.same) {
-				out = append(out, a)
+			if seen != nil {
+				k := a.attemptKey()
+				if _, dup := seen[k]; dup {
+					continue
+				}
+				seen[k] = struct{}{}
 			}
+			out = append(out, a)
 		}
 	}
 	return out
@@ -100,18 +112,25 @@ func (f *Facts) authFileOption(e *mirrors.Endpoint) option {
 	return option{name: nodePrefix + m.Secret, key: m.Key, node: true, authFile: true, cred: &m.Credential}
 }
 
-// same reports whether two attempts ask the same endpoint with the same credential.
-func (o option) same(p option) bool {
-	if o.at != p.at || o.provider != p.provider {
-		return false
-	}
+// attemptKey identifies what the registry is asked in an attempt: the endpoint and what is
+// sent there (a provider's token, a credential, or nothing). Two attempts of one key get
+// the same answer.
+type attemptKey struct {
+	at       *mirrors.Endpoint
+	provider string
+	hasCred  bool
+	cred     registryauth.Credential
+}
+
+func (o option) attemptKey() attemptKey {
+	k := attemptKey{at: o.at}
 	switch {
 	case o.provider:
-		return o.name == p.name
-	case o.cred == nil || p.cred == nil:
-		return o.cred == p.cred
+		k.provider = o.name
+	case o.cred != nil:
+		k.hasCred, k.cred = true, *o.cred
 	}
-	return *o.cred == *p.cred
+	return k
 }
 
 // workable reports whether, by matching alone, an attempt is expected to serve: it carries
@@ -173,8 +192,13 @@ func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []re
 		}
 		return id
 	}
-	calls := options
-	if byProvider {
+	// The kubelet calls the runtime once per credential, but pullguard follows at most
+	// maxMirroredOffers of them, as chooseMirrored does: past those the image is undecided.
+	calls, capped := options, len(options) > maxMirroredOffers
+	switch {
+	case capped:
+		calls = options[:maxMirroredOffers]
+	case byProvider:
 		calls = append(slices.Clip(options), option{name: providerName(provider), node: true, provider: true})
 	}
 	atts := r.f.attempts(route, calls)
@@ -198,6 +222,9 @@ func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []re
 	}
 	all := mergeTried(pi.refused, answers)
 	id.Outcome = mirroredFailure(all)
+	if capped {
+		id.Outcome = Indeterminate // the credentials past the bound might serve
+	}
 	switch {
 	case id.Outcome == Missing && len(pi.blocked) > 0:
 		id.Message, id.advice = mountableMessage(pi.place, pi.ref, img, pi.blocked[0].name, r.saName, r.ns)
@@ -205,6 +232,12 @@ func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []re
 		id.Message, id.advice = r.mirroredMissing(pi, atts, all)
 	default:
 		id.Message, id.advice = r.mirroredRefused(pi, id.Outcome, all)
+		if capped {
+			id.Message += fmt.Sprintf("; %s: the kubelet would try %d, pullguard follows the first %d", reasonTooMany, len(options)+boolInt(byProvider), maxMirroredOffers)
+			if allDefinite(all) {
+				id.advice = advice{fix: "could not verify images of " + img.Registry, reason: reasonTooMany}
+			}
+		}
 		if id.Outcome == Indeterminate && len(podMs) > 0 && r.injected(podMs[0].Secret) {
 			id.Secret = podMs[0].Secret
 			id.Message += "; pull secret " + quote(id.Secret) + " would be attached unverified"
@@ -252,21 +285,36 @@ func mergeTried(first, more []tried) []tried {
 	if len(first) == 0 {
 		return more
 	}
+	seen := make(map[attemptKey]struct{}, len(first)+len(more))
+	for i := range first {
+		seen[first[i].attemptKey()] = struct{}{}
+	}
 	out := slices.Clone(first)
 	for _, a := range more {
-		if !slices.ContainsFunc(out, func(b tried) bool { return a.option.same(b.option) }) {
+		k := a.attemptKey()
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
+// maxEndpointsListed bounds ImageDecision.Endpoints' attempts (the places not tried come
+// after them, one per configured mirror): past it the first ones and the last, which is
+// the one that served when one did. A pod may list a thousand secrets for one registry.
+const maxEndpointsListed = 16
+
 // endpoints renders attempts for ImageDecision.Endpoints, with the registry's answers when
 // verified.
 func (r *podResolver) endpoints(img registryauth.Image, atts []option, verified bool) []Endpoint {
-	out := make([]Endpoint, 0, len(atts)+1)
-	for i := range atts {
-		a := &atts[i]
+	listed := atts
+	if len(atts) > maxEndpointsListed {
+		listed = append(slices.Clone(atts[:maxEndpointsListed-1]), atts[len(atts)-1])
+	}
+	out := make([]Endpoint, 0, len(listed)+1)
+	for i := range listed {
+		a := &listed[i]
 		e := Endpoint{Host: a.at.Image.Registry, MirrorOf: a.at.MirrorOf, Credential: a.name}
 		if verified && !a.provider {
 			vd, ok := r.v.verdicts[registryauth.ProbeKeyFor(a.image(img), a.cred)]
@@ -319,4 +367,11 @@ func hostOf(location string) string {
 		}
 	}
 	return location
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

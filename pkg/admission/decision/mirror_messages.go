@@ -133,10 +133,7 @@ func containsString(list []string, s string) bool {
 // the registries' refusals, when verified.
 func (r *podResolver) mirroredMissing(pi *podImage, atts []option, answers []tried) (string, advice) {
 	p, ref, img := pi.place, pi.ref, pi.img
-	var why []string
-	for _, a := range answers {
-		why = append(why, describe(img, a))
-	}
+	why := describeAll(img, answers)
 	why = append(why, r.mirrorNearMisses(pi, answers)...)
 	if !kubeletReaches(pi.route) {
 		e := atts[0].at
@@ -161,11 +158,7 @@ func (r *podResolver) mirroredMissing(pi *podImage, atts []option, answers []tri
 // mirroredRefused words a mirrored image every attempt of which failed: each endpoint's
 // answer, then what explains it.
 func (r *podResolver) mirroredRefused(pi *podImage, outcome Outcome, answers []tried) (string, advice) {
-	parts := make([]string, 0, len(answers)+2)
-	for _, a := range answers {
-		parts = append(parts, describe(pi.img, a))
-	}
-	parts = append(parts, r.mirrorNearMisses(pi, answers)...)
+	parts := append(describeAll(pi.img, answers), r.mirrorNearMisses(pi, answers)...)
 	head := fmt.Sprintf("%s image %q: ", pi.place, pi.ref)
 	if outcome == Indeterminate {
 		head += "could not verify the pull: "

@@ -139,7 +139,7 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 		return 0, nil
 	}
 	var answers []tried
-	var reached []*mirrors.Endpoint // endpoints of mirrored attempts answered or asked
+	var reached []*mirrors.Endpoint // endpoints of mirrored attempts answered or asked, each once
 	unanswered := 0
 	for i, o := range options {
 		if o.provider {
@@ -153,9 +153,10 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 		switch {
 		case unanswered >= askAhead:
 			notAsked = reasonTooMany
-		case o.at != nil && !answered && unanswered > 0 && !slices.Contains(reached, o.at):
+		case o.at == nil || slices.Contains(reached, o.at):
+		case !answered && unanswered > 0:
 			notAsked = reasonNotYet
-		case o.at != nil:
+		default:
 			reached = append(reached, o.at)
 		}
 		vd, ok := v.verdict(img, o, notAsked)
@@ -202,18 +203,33 @@ func (v *verifier) check(id ImageDecision, img registryauth.Image, options []opt
 // advice: rejected when every answer is definite, indeterminate when a registry could not
 // be asked.
 func refused(p place, ref string, img registryauth.Image, answers []tried) (Outcome, string, advice) {
-	var parts []string
 	outcome := Rejected
-	for _, a := range answers {
-		if !a.verdict.Definite() {
-			outcome = Indeterminate
-		}
-		parts = append(parts, describe(img, a))
+	if !allDefinite(answers) {
+		outcome = Indeterminate
 	}
+	parts := describeAll(img, answers)
 	if outcome == Indeterminate {
 		return outcome, fmt.Sprintf("%s image %q: could not verify with %s: %s", p, ref, img.Registry, strings.Join(parts, "; ")), refusedAdvice(img, answers)
 	}
 	return outcome, fmt.Sprintf("%s image %q: %s", p, ref, strings.Join(parts, "; ")), refusedAdvice(img, answers)
+}
+
+// maxAnswersListed bounds the registry answers one message describes: a pod may list a
+// thousand secrets for one registry, and each of its images would describe every refusal.
+const maxAnswersListed = 8
+
+// describeAll describes the first maxAnswersListed answers, then says how many more there
+// are.
+func describeAll(img registryauth.Image, answers []tried) []string {
+	n := min(len(answers), maxAnswersListed)
+	out := make([]string, 0, n+1)
+	for _, a := range answers[:n] {
+		out = append(out, describe(img, a))
+	}
+	if more := len(answers) - n; more > 0 {
+		out = append(out, fmt.Sprintf("and %d more", more))
+	}
+	return out
 }
 
 // describe says what a registry answered to one credential.
@@ -318,10 +334,21 @@ func nodeNames(options []option) []string {
 // order: the pod's secrets, the nodes' credentials, the credential provider.
 func candidateNames(options []option, p registryauth.CredentialProvider, byProvider bool) []string {
 	out := make([]string, 0, len(options)+1)
+	var seen map[string]struct{} // past a few names, a scan of out per option would be quadratic
+	if len(options) > 8 {
+		seen = make(map[string]struct{}, len(options))
+	}
 	for _, o := range options {
-		if !slices.Contains(out, o.name) {
-			out = append(out, o.name)
+		switch {
+		case seen != nil:
+			if _, dup := seen[o.name]; dup {
+				continue
+			}
+			seen[o.name] = struct{}{}
+		case slices.Contains(out, o.name):
+			continue
 		}
+		out = append(out, o.name)
 	}
 	if byProvider {
 		out = append(out, providerName(p))
