@@ -143,9 +143,15 @@ func ParseHostsToml(host string, data []byte) (Source, error) {
 		}
 		s.Mirrors = append(s.Mirrors, Mirror{Location: location, PullFrom: pf, Origin: origin})
 	}
+	// containerd parses the top-level capabilities (an unknown one fails the file) but
+	// applies them only to an explicit server: without `server` the registry itself comes
+	// last with every capability (ConfigureHosts fills in the implicit host).
 	caps, err := parseCapabilities(file.Capabilities)
 	if err != nil {
 		return Source{}, err
+	}
+	if file.Server == "" {
+		caps = capabilities{pull: true, resolve: true}
 	}
 	if file.Server != "" {
 		location, err := hostLocation(file.Server, file.OverridePath)

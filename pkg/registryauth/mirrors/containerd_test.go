@@ -41,10 +41,16 @@ server = "https://registry-1.docker.io"
 [host."https://resolve.example.com"]
   capabilities = ["resolve"]
 `}, want: []Source{{Prefix: "quay.io"}}},
-		{name: "server capabilities", dirs: map[string]string{"quay.io": `capabilities = ["pull"]`},
+		{name: "server capabilities", dirs: map[string]string{"quay.io": "server = \"https://quay.io\"\ncapabilities = [\"pull\"]"},
 			want: []Source{{Prefix: "quay.io", SourcePullFrom: DigestOnly}}},
-		{name: "server without pull is blocked", dirs: map[string]string{"quay.io": `capabilities = ["push"]`},
-			want: []Source{{Prefix: "quay.io", Blocked: true, BlockedBy: o("quay.io") + " (its capabilities lack pull)"}}},
+		{name: "server without pull is blocked", dirs: map[string]string{"quay.io": "server = \"https://quay-proxy.example.com\"\ncapabilities = [\"push\"]"},
+			want: []Source{{Prefix: "quay.io", Location: "quay-proxy.example.com", Blocked: true, BlockedBy: o("quay.io") + " (its capabilities lack pull)"}}},
+		// containerd applies the top-level capabilities only to an explicit server: the
+		// implicit one (the registry itself) gets every capability (ConfigureHosts).
+		{name: "capabilities without a server do not apply", dirs: map[string]string{"quay.io": "capabilities = [\"push\"]\n[host.\"https://m.example.com\"]"},
+			want: []Source{{Prefix: "quay.io", Mirrors: []Mirror{{Location: "m.example.com", Origin: o("quay.io")}}}}},
+		{name: "resolve-less capabilities without a server do not apply", dirs: map[string]string{"quay.io": `capabilities = ["pull"]`},
+			want: []Source{{Prefix: "quay.io"}}},
 		{name: "override_path with a namespace", dirs: map[string]string{"quay.io": `
 [host."https://harbor.example.com/v2/quay-proxy"]
   override_path = true

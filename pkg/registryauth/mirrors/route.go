@@ -50,8 +50,9 @@ type Source struct {
 	// BlockedBy names what blocked it, for messages.
 	BlockedBy string
 	// SourcePullFrom says which references the source itself serves: All but for a
-	// containerd server whose capabilities lack "resolve" (DigestOnly). A server without
-	// "pull" is Blocked.
+	// containerd `server` whose capabilities lack "resolve" (DigestOnly). A server without
+	// "pull" is Blocked. (Without a `server` key the registry itself has every capability,
+	// whatever the file's top-level capabilities say.)
 	SourcePullFrom PullFrom
 }
 

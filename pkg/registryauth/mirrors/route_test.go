@@ -259,9 +259,14 @@ server = "https://registry-1.docker.io"
 [host."http://mirror"]
 `}), image: S + "/team/app:1", want: []string{"mirror/team/app:1 kubelet", S + "/team/app:1 kubelet"}},
 		{name: "containerd server without pull is never contacted", config: containerd(t, map[string]string{S: `
+server = "https://` + S + `"
 capabilities = ["push"]
 [host."https://` + M + `"]
 `}), image: S + "/team/app:1", want: []string{M + "/team/app:1 kubelet"}},
+		{name: "containerd capabilities without server leave the registry itself all of them", config: containerd(t, map[string]string{S: `
+capabilities = ["push"]
+[host."https://` + M + `"]
+`}), image: S + "/team/app:1", want: []string{M + "/team/app:1 kubelet", S + "/team/app:1 kubelet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
