@@ -26,9 +26,10 @@ import (
 // mirrored reports whether any mirror configuration is known.
 func (f *Facts) mirrored() bool { return f.Mirrors != nil && len(f.Mirrors.Sources) > 0 }
 
-// routeOf returns where a pull of img goes, nil when no mirror configuration applies.
+// routeOf returns where a pull of img goes, nil when no mirror configuration applies. An
+// image no entry matches costs a scan of the entries and no allocation.
 func (f *Facts) routeOf(img registryauth.Image) *mirrors.Route {
-	if !f.mirrored() {
+	if !f.mirrored() || !f.Mirrors.Matches(img) {
 		return nil
 	}
 	r := f.Mirrors.Route(img)

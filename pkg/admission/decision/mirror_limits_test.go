@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // hostilePod is what a tenant can create (issue 11's bar): n pull secrets keyed to one
@@ -152,5 +153,33 @@ func TestRefusalsListedBounded(t *testing.T) {
 		if n := strings.Count(id.Message, "registry refused"); n == 0 || n > maxAnswersListed || !strings.Contains(id.Message, " more") {
 			t.Errorf("%s: %d refusals described, want 1 to %d and how many more:\n%s", id.Outcome, n, maxAnswersListed, id.Message)
 		}
+	}
+}
+
+// TestUnmirroredImageRoutesFree: with mirror sets loaded, an image none of them matches
+// costs no allocation to route (the webhook routes every image of every pod); one a
+// registries.conf entry matches without changing where it is pulled from (insecure only) is
+// no mirrored image.
+func TestUnmirroredImageRoutesFree(t *testing.T) {
+	var sets []mirrors.MirrorSet
+	for i := range 50 {
+		sets = append(sets, idmsSet(fmt.Sprintf("set-%d", i), fmt.Sprintf("registry-%d.example.com/team", i), "", mirHost+fmt.Sprintf("/copy-%d", i)))
+	}
+	f := &Facts{Mirrors: crioSets(sets...)}
+	img, err := registryauth.ParseImage("quay.io/acme/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { f.routeOf(img) }); n != 0 {
+		t.Errorf("routing an image no mirror set matches allocates %v times", n)
+	}
+
+	insecure, err := mirrors.ParseRegistriesConf([]byte("[[registry]]\nlocation = \"quay.io\"\ninsecure = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Mirrors = mirrors.New(mirrors.CRIO, insecure)
+	if r := f.routeOf(img); r != nil {
+		t.Errorf("an insecure-only entry routes %s through %+v, want no mirroring", img.Ref, r.Endpoints)
 	}
 }

@@ -107,26 +107,61 @@ type Route struct {
 	Err error
 }
 
-// Mirrored reports whether any configuration applies to the image.
+// Mirrored reports whether the configuration changes where the image is pulled from: false
+// when no entry matches it, and when the entry that does (the most specific) leaves the pull
+// where it was, such as a registries.conf entry that only says `insecure = true`, or a
+// containerd host directory without hosts.toml (either still hides a less specific entry's
+// mirrors).
 func (r Route) Mirrored() bool { return r.Source != nil }
 
-// Route returns the endpoints the runtime tries for img, in order. With no matching
-// configuration it is the image itself, with the kubelet's credential: that path is the
-// common one (the webhook routes every image of every pod) and costs one allocation.
+// Matches reports whether some entry of the configuration matches img, without allocating:
+// when it is false, Route(img) is the image itself. The webhook asks it for every image of
+// every pod, and most match nothing.
+//
+// A zero Runtime follows containerd, the default --runtime.
+func (c *Config) Matches(img registryauth.Image) bool {
+	switch {
+	case c == nil || len(c.Sources) == 0:
+		return false
+	case c.Runtime == CRIO:
+		return c.mostSpecific(img.Name) >= 0
+	}
+	return c.hostEntry(img.Registry) >= 0
+}
+
+// Route returns the endpoints the runtime tries for img, in order. When the configuration
+// does not change where img is pulled from (Mirrored is false) it is the image itself, with
+// the kubelet's credential.
 //
 // A zero Runtime follows containerd, the default --runtime.
 func (c *Config) Route(img registryauth.Image) Route {
-	if c == nil || len(c.Sources) == 0 {
+	if !c.Matches(img) {
 		return direct(img)
 	}
+	var r Route
 	if c.Runtime == CRIO {
-		return c.routeCRIO(img)
+		r = c.routeCRIO(img)
+	} else {
+		r = c.routeContainerd(img)
 	}
-	return c.routeContainerd(img)
+	if r.itself(img) {
+		return direct(img)
+	}
+	return r
 }
 
 func direct(img registryauth.Image) Route {
 	return Route{Endpoints: []Endpoint{{Image: img, KubeletCredential: true}}}
+}
+
+// itself reports whether a route is the image itself and nothing else: one endpoint, the
+// image as written, with the kubelet's credential, no mirror left out.
+func (r *Route) itself(img registryauth.Image) bool {
+	if r.Err != nil || len(r.Skipped) > 0 || len(r.Endpoints) != 1 {
+		return false
+	}
+	e := &r.Endpoints[0]
+	return e.MirrorOf == "" && e.KubeletCredential && e.Image == img
 }
 
 // routeCRIO follows containers/image: the most specific source prefix of the image's name

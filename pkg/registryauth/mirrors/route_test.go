@@ -293,3 +293,56 @@ capabilities = ["push"]
 		})
 	}
 }
+
+// TestRouteMirrored: an entry that leaves the pull where it was (registries.conf with only
+// insecure = true, a containerd directory without hosts.toml) is no mirroring: the route is
+// the image itself and Mirrored is false; the entry still hides a less specific one's
+// mirrors, as containers/image and containerd pick one entry. Matches says whether any
+// entry matches, without allocating.
+func TestRouteMirrored(t *testing.T) {
+	parent := conf(t, `
+[[registry]]
+location = "`+S+`"
+[[registry.mirror]]
+location = "`+M+`"
+[[registry]]
+location = "`+S+`/plain"
+insecure = true
+`)
+	tests := []struct {
+		name     string
+		config   *Config
+		image    string
+		matches  bool
+		mirrored bool
+		want     string // the endpoints, "\n" between
+	}{
+		{"insecure only", conf(t, "[[registry]]\nlocation = \""+S+"\"\ninsecure = true\n"), S + "/a:1", true, false, S + "/a:1 kubelet"},
+		{"insecure only hides the parent's mirrors", parent, S + "/plain/a:1", true, false, S + "/plain/a:1 kubelet"},
+		{"the parent mirrors the rest", parent, S + "/other/a:1", true, true, M + "/other/a:1 node\n" + S + "/other/a:1 kubelet"},
+		{"no entry", parent, "quay.io/a:1", false, false, "quay.io/a:1 kubelet"},
+		{"containerd directory without hosts.toml", containerd(t, map[string]string{"quay.io": "", "_default": "[host.\"https://" + M + "\"]"}), "quay.io/a:1", true, false, "quay.io/a:1 kubelet"},
+		{"containerd hosts.toml without hosts or server", containerd(t, map[string]string{"quay.io": "capabilities = [\"pull\"]"}), "quay.io/a:1", true, false, "quay.io/a:1 kubelet"},
+		{"containerd _default", containerd(t, map[string]string{"quay.io": "", "_default": "[host.\"https://" + M + "\"]"}), S + "/a:1", true, true, M + "/a:1 kubelet\n" + S + "/a:1 kubelet"},
+		{"a blocked entry without mirrors is mirrored (nowhere to pull)", conf(t, "[[registry]]\nlocation = \""+S+"\"\nblocked = true\n"), S + "/a:1", true, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := parse(t, tt.image)
+			if got := tt.config.Matches(img); got != tt.matches {
+				t.Errorf("Matches = %v, want %v", got, tt.matches)
+			}
+			r := tt.config.Route(img)
+			if r.Mirrored() != tt.mirrored {
+				t.Errorf("Mirrored = %v, want %v (source %+v)", r.Mirrored(), tt.mirrored, r.Source)
+			}
+			if got, _ := describe(r); strings.Join(got, "\n") != tt.want {
+				t.Errorf("endpoints:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			}
+		})
+	}
+	img := parse(t, "quay.io/a/b:1")
+	if n := testing.AllocsPerRun(100, func() { parent.Matches(img) }); n != 0 {
+		t.Errorf("Matches allocates %v times for an image no entry matches", n)
+	}
+}
