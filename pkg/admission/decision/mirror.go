@@ -100,8 +100,10 @@ func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
 	return out
 }
 
-// carriesNone reports whether a kubelet call sends no credential to the runtime.
-func carriesNone(c option) bool { return !c.provider && (c.cred == nil || c.cred.Empty()) }
+// carriesNone reports whether a kubelet call sends the runtime no credential, as CRI-O sees
+// it: one without a username is none (server/image_pull.go sends a credential only when it
+// names a user), whatever its password or token.
+func carriesNone(c option) bool { return !c.provider && (c.cred == nil || c.cred.Username() == "") }
 
 // authFileOption is the credential CRI-O reads from the nodes' auth file for an endpoint,
 // or an anonymous attempt when the file has none for it.

@@ -238,6 +238,20 @@ func TestMirrors(t *testing.T) {
 			asked:     []string{sameRepo + " p-stale", srcRepo + " p-stale"},
 		},
 		{
+			// CRI-O takes a kubelet credential without a username for none (server/image_pull.go)
+			// and reads the nodes' auth file at every endpoint, the source's host included.
+			name:   "CRI-O: a pod secret without a username is no credential; the auth file serves the same-host mirror",
+			config: crioSets(idmsSet("same-host", srcHost+"/ubi9", "", srcHost+"/mirror/ubi9")),
+			image:  byDigest, listed: []string{"pull"},
+			secrets:   []ns{{name: "pull", raw: `{"auths":{"` + srcHost + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(":p-token")) + `"}}}`}},
+			node:      map[string]string{srcHost + "/mirror": "p-node"},
+			answers:   map[string]registryauth.Verdict{sameRepo + " p-node": ok},
+			want:      "node:" + nodeCand,
+			wantMsg:   []string{`pulled through mirror registry.redhat.io (ImageDigestMirrorSet same-host) with the nodes' credentials (node/config.json)`},
+			endpoints: "registry.redhat.io|registry.redhat.io/ubi9|node:node/config.json|ok",
+			asked:     []string{sameRepo + " p-node"},
+		},
+		{
 			name:   "CRI-O: with no kubelet credential the auth file is read at every endpoint, the source's host included",
 			config: crioSets(idmsSet("same-host", srcHost+"/ubi9", "", srcHost+"/mirror/ubi9")),
 			image:  byDigest, node: map[string]string{srcHost + "/mirror": "p-node"},
