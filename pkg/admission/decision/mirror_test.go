@@ -238,6 +238,40 @@ func TestMirrors(t *testing.T) {
 			asked:     []string{sameRepo + " p-stale", srcRepo + " p-stale"},
 		},
 		{
+			// A mirror probe pkg/admission/verify did not send (the namespace's probe rate)
+			// is no failure: the runtime may well be served there, so the source stays unasked.
+			name:   "a mirror probe not sent keeps the source unasked",
+			config: crioSets(digestMirror),
+			image:  byDigest, node: map[string]string{mirHost: "p-node"},
+			answers:   map[string]registryauth.Verdict{mirRepo + " p-node": {Status: registryauth.ProbeUnavailable, Reason: ReasonProbeRate}},
+			want:      "indeterminate",
+			wantMsg:   []string{ReasonProbeRate},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|unavailable, registry.redhat.io|||unavailable",
+			asked:     []string{mirRepo + " p-node"},
+		},
+		{
+			name:   "a mirror probe over the review's limit keeps the source unasked",
+			config: crioSets(digestMirror),
+			image:  byDigest, node: map[string]string{mirHost: "p-node"},
+			answers:   map[string]registryauth.Verdict{mirRepo + " p-node": {Status: registryauth.ProbeUnavailable, Reason: ReasonProbeLimit}},
+			want:      "indeterminate",
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|unavailable, registry.redhat.io|||unavailable",
+			asked:     []string{mirRepo + " p-node"},
+		},
+		{
+			// A mirror that could not be reached is a failure the runtime falls through too.
+			name:   "an unreachable mirror lets the source be asked",
+			config: crioSets(digestMirror),
+			image:  byDigest, node: map[string]string{mirHost: "p-node"},
+			answers: map[string]registryauth.Verdict{
+				mirRepo + " p-node": {Status: registryauth.ProbeUnavailable, Reason: "the registry could not be reached"},
+				srcRepo + " ":       ok,
+			},
+			want:      "anonymous",
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|unavailable, registry.redhat.io|||ok",
+			asked:     []string{mirRepo + " p-node", srcRepo + " "},
+		},
+		{
 			// CRI-O takes a kubelet credential without a username for none (server/image_pull.go)
 			// and reads the nodes' auth file at every endpoint, the source's host included.
 			name:   "CRI-O: a pod secret without a username is no credential; the auth file serves the same-host mirror",

@@ -92,6 +92,19 @@ const (
 	reasonNotYet  = "asked only once the endpoints before it fail"
 )
 
+// Reasons of the unavailable verdicts of probes pkg/admission/verify did not send (its
+// limits per review and per namespace): the registry was not asked, so the runtime's walk
+// is not known to get past that endpoint.
+const (
+	ReasonProbeLimit = "too many registries to verify in one request"
+	ReasonProbeRate  = "probe rate limit of the namespace reached"
+)
+
+// notSent reports whether a verdict is a probe pkg/admission/verify did not send.
+func notSent(vd registryauth.Verdict) bool {
+	return vd.Status == registryauth.ProbeUnavailable && (vd.Reason == ReasonProbeLimit || vd.Reason == ReasonProbeRate)
+}
+
 // verdict returns the answer to a probe. Without one it records the probe (unless notAsked
 // says why not) and reports false in planning, or an unavailable verdict in a later round.
 func (v *verifier) verdict(img registryauth.Image, o option, notAsked string) (registryauth.Verdict, bool) {
@@ -133,7 +146,8 @@ type tried struct {
 // A mirrored image's attempts (mirror.go) are asked ahead too, but never at an endpoint
 // before the runtime is known to get there: an endpoint none of the earlier attempts
 // contacts is asked only once they have all failed, so a mirror that serves keeps the
-// probes off the source (which a disconnected cluster cannot reach).
+// probes off the source (which a disconnected cluster cannot reach). A probe pullguard's
+// limits did not send is no failure: the endpoints after it stay unasked.
 func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int, []tried) {
 	if !v.on {
 		return 0, nil
@@ -141,6 +155,7 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 	var answers []tried
 	var reached []*mirrors.Endpoint // endpoints of mirrored attempts answered or asked, each once
 	unanswered := 0
+	held := false // a mirrored attempt before was not sent: the runtime may stop there
 	for i, o := range options {
 		if o.provider {
 			if v.planning() {
@@ -154,7 +169,7 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 		case unanswered >= askAhead:
 			notAsked = reasonTooMany
 		case o.at == nil || slices.Contains(reached, o.at):
-		case !answered && unanswered > 0:
+		case !answered && (unanswered > 0 || held):
 			notAsked = reasonNotYet
 		default:
 			reached = append(reached, o.at)
@@ -165,6 +180,9 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 		}
 		if !ok {
 			continue
+		}
+		if o.at != nil && answered && notSent(vd) {
+			held = true
 		}
 		// A skipped probe decides by matching alone: accepted, unless it is an anonymous
 		// attempt where --private-registries wants a credential.

@@ -27,9 +27,10 @@ const maxRounds = 8
 
 // Reasons of probes a review did not send: they are unavailable, and the namespace's failure
 // policy decides their images.
+// The decision knows them: a mirror probe not sent keeps the endpoints after it unasked.
 const (
-	ReasonTooMany   = "too many registries to verify in one request"
-	ReasonRateLimit = "probe rate limit of the namespace reached"
+	ReasonTooMany   = decision.ReasonProbeLimit
+	ReasonRateLimit = decision.ReasonProbeRate
 )
 
 // Asker answers the decision's access questions (pkg/admission/access).
