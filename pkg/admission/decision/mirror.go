@@ -23,6 +23,18 @@ import (
 // Images no mirror configuration applies to never get here: they cost what they cost
 // before, with no route and no attempt list.
 
+// Mirrored reports whether a mirror configuration applies to some image of the decision
+// (its Endpoints are listed). pkg/admission/verify gives such a decision more rounds: the
+// runtime reaches one more endpoint of a mirrored image per round.
+func (d *Decision) Mirrored() bool {
+	for i := range d.Images {
+		if len(d.Images[i].Endpoints) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // mirrored reports whether any mirror configuration is known.
 func (f *Facts) mirrored() bool { return f.Mirrors != nil && len(f.Mirrors.Sources) > 0 }
 

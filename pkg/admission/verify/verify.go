@@ -17,13 +17,19 @@ import (
 // maxRounds bounds the decide-probe rounds of one review. The first round plans the probes of
 // the kubelet's first choices; a later round asks about credentials that only became the
 // kubelet's choice once the registry refused another (a different secret injected, so the
-// final pod's other images try it too). Two rounds settle every unmirrored pod seen so far.
-// A mirrored image asks one more endpoint per round (the runtime reaches an endpoint only
-// once those before it failed, and pullguard never probes one it would not reach), so a
-// route of mirrors, then the source, needs a round per endpoint it falls through. Rounds
-// cost no more probes (MaxPerReview bounds them) and no more time (the budget does); a
-// probe still unanswered after the last counts as unavailable.
-const maxRounds = 8
+// final pod's other images try it too). Two rounds settle every unmirrored pod seen so far;
+// a third is the margin. A probe still unanswered after the last counts as unavailable.
+//
+// A decision with a mirrored image gets maxMirroredRounds: it asks one more endpoint per
+// round (the runtime reaches an endpoint only once those before it failed, and pullguard
+// never probes one it would not reach), so a route of mirrors, then the source, needs a
+// round per endpoint it falls through. Rounds cost no more probes (MaxPerReview bounds
+// them) and no more time (the budget does), but more rounds ask about more of an image's
+// credentials: unmirrored decisions keep their three.
+const (
+	maxRounds         = 3
+	maxMirroredRounds = 8
+)
 
 // Reasons of probes a review did not send: they are unavailable, and the namespace's failure
 // policy decides their images.
@@ -119,7 +125,11 @@ func DecideWith(ctx context.Context, obj any, f *decision.Facts, o Options) (*de
 	if o.Access != nil {
 		f.Answers = decision.Answers{}
 	}
-	for round := 1; (len(d.Probes) > 0 && r != nil || len(d.Questions) > 0 && o.Access != nil) && round <= maxRounds && ctx.Err() == nil; round++ {
+	rounds := maxRounds
+	if d.Mirrored() {
+		rounds = maxMirroredRounds
+	}
+	for round := 1; (len(d.Probes) > 0 && r != nil || len(d.Questions) > 0 && o.Access != nil) && round <= rounds && ctx.Err() == nil; round++ {
 		var wg sync.WaitGroup
 		var answers decision.Answers
 		if len(d.Questions) > 0 && o.Access != nil {
