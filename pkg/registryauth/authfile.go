@@ -14,8 +14,10 @@ import (
 // entry's "auth" field counts (standard, padded base64 of "username:password"); an entry
 // without it, or whose decoded value has no ':', carries no credential (containers/image
 // then reads the next file). "identitytoken" is not kept. A missing "auths" is an empty
-// file. An "auth" that is not base64 makes containers/image fail every lookup that reaches
-// its key; here it makes the file malformed (ErrBadAuth), so it supplies nothing.
+// file. An "auth" that is not base64 fails only the lookups that reach its key
+// (containers/image decodes an entry when a lookup picks it): its key is kept, marked
+// undecodable (AuthFileLookup returns ErrBadAuth for it), the other keys are read as
+// usual, and Hint names the bad keys. Only a file that is not JSON is malformed.
 func ParseAuthFile(name string, raw []byte) *PullSecret {
 	var file struct {
 		Auths map[string]struct {
@@ -31,26 +33,60 @@ func ParseAuthFile(name string, raw []byte) *PullSecret {
 		cred := &noCredential
 		if e.Auth != "" {
 			decoded, err := base64.StdEncoding.DecodeString(e.Auth)
-			if err != nil {
-				bad = append(bad, key)
-				continue
-			}
-			if user, pass, ok := strings.Cut(string(decoded), ":"); ok {
-				cred = &Credential{username: user, password: strings.Trim(pass, "\x00")}
+			switch {
+			case err != nil:
+				bad = append(bad, ParseKey(key).Display())
+				cred = &undecodableAuth
+			default:
+				if user, pass, ok := strings.Cut(string(decoded), ":"); ok {
+					cred = &Credential{username: user, password: strings.Trim(pass, "\x00")}
+				}
 			}
 		}
 		entries = append(entries, Entry{Key: ParseKey(key), Credential: cred})
 	}
 	s := withEntries(&PullSecret{Name: name}, entries)
 	if len(bad) > 0 {
-		slices.Sort(bad)
-		detail := "entry " + strings.Join(quoteAll(bad[:min(len(bad), maxBadEntriesNamed)]), ", ")
-		if len(bad) > maxBadEntriesNamed {
-			detail += fmt.Sprintf(" and %d more", len(bad)-maxBadEntriesNamed)
-		}
-		s.Err = &SecretError{Secret: name, Fault: ErrBadAuth, Detail: detail}
+		s.Hint = &SecretError{Secret: name, Fault: ErrBadAuth, Detail: badEntriesDetail(bad)}
 	}
 	return s
+}
+
+// ParseSecretAuthFile reads a pull secret the nodes hold as their auth file (OpenShift's
+// global pull secret, written to every node as config.json) the way containers/image reads
+// that file: ParseAuthFile of its .dockerconfigjson, or of a .dockercfg's keys as the file's
+// "auths". A secret of another type, or without its key, is malformed.
+func ParseSecretAuthFile[T ~string](name string, typ T, data map[string][]byte) *PullSecret {
+	switch string(typ) {
+	case TypeDockerConfigJSON:
+		if raw, ok := data[KeyDockerConfigJSON]; ok {
+			return ParseAuthFile(name, raw)
+		}
+	case TypeDockercfg:
+		if raw, ok := data[KeyDockercfg]; ok {
+			wrapped := make([]byte, 0, len(raw)+len(`{"auths":}`))
+			wrapped = append(append(append(wrapped, `{"auths":`...), raw...), '}')
+			return ParseAuthFile(name, wrapped)
+		}
+	}
+	// Whatever is wrong, the kubelet's reading says it best.
+	if s := ParseSecret(name, typ, data); s.Err != nil {
+		return s
+	}
+	return malformed(name, ErrBadJSON, "")
+}
+
+// undecodableAuth is the credential of an auth-file entry whose "auth" is not base64: a
+// lookup that picks it fails.
+var undecodableAuth Credential
+
+func badEntriesDetail(bad []string) string {
+	slices.Sort(bad)
+	detail := "entry " + strings.Join(quoteAll(bad[:min(len(bad), maxBadEntriesNamed)]), ", ")
+	if len(bad) > maxBadEntriesNamed {
+		detail += fmt.Sprintf(" and %d more", len(bad)-maxBadEntriesNamed)
+	}
+	return detail
 }
 
 // AuthFileLookup returns the credential CRI-O reads from the node's auth files for an
@@ -68,11 +104,15 @@ func ParseAuthFile(name string, raw []byte) *PullSecret {
 // found is the answer, even when its credential is rejected: there is no retry with the
 // next. Only an empty entry (no credential in it) passes on to the next file.
 //
+// When the entry found has an "auth" that is not base64, err is a *SecretError with
+// ErrBadAuth (found is true, the match names the file and key): containers/image fails the
+// lookup, so CRI-O fails that endpoint without contacting it and goes on to the next.
+//
 // Where containers/image picks among several URL-written keys of one host in a file it
 // takes whichever its map yields first; this takes the first in the file's matching order.
-func (k *Keyring) AuthFileLookup(img Image) (Match, bool) {
+func (k *Keyring) AuthFileLookup(img Image) (m Match, found bool, err error) {
 	if k == nil {
-		return Match{}, false
+		return Match{}, false, nil
 	}
 	registry := normalizeAuthHost(img.Registry)
 	for _, s := range k.secrets {
@@ -99,12 +139,16 @@ func (k *Keyring) AuthFileLookup(img Image) (Match, bool) {
 			continue
 		}
 		e := &s.Entries[best]
+		if e.Credential == &undecodableAuth {
+			m := Match{Secret: s.Name, Key: key, RawKey: e.Key.Raw}
+			return m, true, &SecretError{Secret: s.Name, Fault: ErrBadAuth, Detail: fmt.Sprintf("entry %q", e.Key.Display())}
+		}
 		if e.Credential == nil || e.Credential.Empty() {
 			continue // containers/image moves on to the next file after an empty entry
 		}
-		return Match{Secret: s.Name, Key: key, RawKey: e.Key.Raw, Credential: *e.Credential}, true
+		return Match{Secret: s.Name, Key: key, RawKey: e.Key.Raw, Credential: *e.Credential}, true, nil
 	}
-	return Match{}, false
+	return Match{}, false, nil
 }
 
 // isParentKey reports whether key is name or one of its parents by whole path components

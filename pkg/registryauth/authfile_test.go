@@ -199,7 +199,10 @@ func TestAuthFileLookup(t *testing.T) {
 				files = append(files, parseAuthFile(t, f))
 			}
 			k := NewKeyring(files...)
-			m, ok := k.AuthFileLookup(image(t, tt.image))
+			m, ok, err := k.AuthFileLookup(image(t, tt.image))
+			if err != nil {
+				t.Fatal(err)
+			}
 			got := ""
 			if ok {
 				got = m.Secret + ":" + m.Credential.Username()
@@ -219,7 +222,7 @@ func TestAuthFileLookup(t *testing.T) {
 
 func TestAuthFileLookupNilKeyring(t *testing.T) {
 	var k *Keyring
-	if _, ok := k.AuthFileLookup(image(t, "quay.io/a/b")); ok {
+	if _, ok, _ := k.AuthFileLookup(image(t, "quay.io/a/b")); ok {
 		t.Fatal("nil keyring found a credential")
 	}
 }
@@ -233,14 +236,17 @@ func TestParseAuthFile(t *testing.T) {
 		name, file string
 		fault      error  // the file is malformed
 		want       string // user of the credential AuthFileLookup returns for M/team/app, "" for none
+		badAuth    bool   // the lookup picks an undecodable entry: ErrBadAuth
 	}{
 		{name: "auth field", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice:"+testPassword) + `"}}}`, want: "alice"},
 		{name: "username and password without auth carry nothing", file: `{"auths":{"` + M + `":{"username":"alice","password":"` + testPassword + `"}}}`},
 		{name: "auth wins over username and password", file: `{"auths":{"` + M + `":{"username":"bob","password":"x","auth":"` + auth("alice:"+testPassword) + `"}}}`, want: "alice"},
 		{name: "auth without a colon carries nothing", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice") + `"}}}`},
 		{name: "trailing NULs of the password are dropped", file: `{"auths":{"` + M + `":{"auth":"` + auth("alice:"+testPassword+"\x00\x00") + `"}}}`, want: "alice"},
-		{name: "unpadded base64 is refused", file: `{"auths":{"` + M + `":{"auth":"` + strings.TrimRight(auth("alice:"+testPassword+"x"), "=") + `"}}}`, fault: ErrBadAuth},
-		{name: "not base64", file: `{"auths":{"` + M + `":{"auth":"!!!"}}}`, fault: ErrBadAuth},
+		{name: "unpadded base64 fails the lookup", file: `{"auths":{"` + M + `":{"auth":"` + strings.TrimRight(auth("alice:"+testPassword+"x"), "=") + `"}}}`, badAuth: true},
+		{name: "not base64 fails the lookup", file: `{"auths":{"` + M + `":{"auth":"!!!"}}}`, badAuth: true},
+		{name: "a bad key's siblings are kept", file: `{"auths":{"` + M + `/team/app":{"auth":"` + auth("alice:"+testPassword) + `"},"` + M + `":{"auth":"!!!"}}}`, want: "alice"},
+		{name: "a bad key fails the lookup even when a less specific one is good", file: `{"auths":{"` + M + `/team":{"auth":"!!!"},"` + M + `":{"auth":"` + auth("alice:"+testPassword) + `"}}}`, badAuth: true},
 		{name: "no auths is an empty file", file: `{"credHelpers":{"` + M + `":"ecr-login"}}`},
 		{name: "invalid JSON", file: `{"auths":`, fault: ErrBadJSON},
 	}
@@ -256,7 +262,19 @@ func TestParseAuthFile(t *testing.T) {
 			if s.Err != nil {
 				t.Fatalf("Err = %v", s.Err)
 			}
-			m, ok := NewKeyring(s).AuthFileLookup(image(t, M+"/team/app:1"))
+			m, ok, err := NewKeyring(s).AuthFileLookup(image(t, M+"/team/app:1"))
+			if tt.badAuth {
+				if !ok || !errors.Is(err, ErrBadAuth) || s.Hint == nil || !errors.Is(s.Hint, ErrBadAuth) {
+					t.Fatalf("lookup = %v, %v, hint %v; want ErrBadAuth from a usable file that says so", ok, err, s.Hint)
+				}
+				if strings.Contains(err.Error(), testPassword) {
+					t.Fatalf("the error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got := m.Credential.Username(); ok != (tt.want != "") || got != tt.want {
 				t.Fatalf("lookup = %q, %v; want %q", got, ok, tt.want)
 			}
@@ -279,9 +297,39 @@ func FuzzParseAuthFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m, ok := NewKeyring(s).AuthFileLookup(img)
-		if ok && (s.Err != nil || m.Secret != "fuzz" || m.Credential.Empty()) {
+		m, ok, err := NewKeyring(s).AuthFileLookup(img)
+		if ok && (s.Err != nil || m.Secret != "fuzz" || m.Credential.Empty() != (err != nil)) {
 			t.Fatalf("match %+v from file with Err %v", m, s.Err)
 		}
 	})
+}
+
+// TestParseSecretAuthFile: a pull secret the nodes hold as their auth file is read by
+// containers/image's rules, not the kubelet's: a username and password without "auth" is
+// no credential there, though the kubelet uses it.
+func TestParseSecretAuthFile(t *testing.T) {
+	const M = "mirror.example.com:5000"
+	entry := `{"` + M + `":{"username":"alice","password":"` + testPassword + `"},"quay.io":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("bob:"+testPassword)) + `"}}`
+	for _, tt := range []struct {
+		typ, key, raw string
+	}{
+		{TypeDockerConfigJSON, KeyDockerConfigJSON, `{"auths":` + entry + `}`},
+		{TypeDockercfg, KeyDockercfg, entry},
+	} {
+		data := map[string][]byte{tt.key: []byte(tt.raw)}
+		kubelet := NewKeyring(ParseSecret("ns/pull", tt.typ, data))
+		file := NewKeyring(ParseSecretAuthFile("ns/pull", tt.typ, data))
+		if ms := kubelet.Lookup(image(t, M+"/a:1")); len(ms) != 1 {
+			t.Fatalf("%s: the kubelet reads %d credentials for %s, want 1", tt.typ, len(ms), M)
+		}
+		if m, ok, err := file.AuthFileLookup(image(t, M+"/a:1")); ok || err != nil {
+			t.Errorf("%s: the auth file has %+v (%v) for %s, want none (no auth field)", tt.typ, m.Key, err, M)
+		}
+		if m, ok, _ := file.AuthFileLookup(image(t, "quay.io/a:1")); !ok || m.Credential.Username() != "bob" {
+			t.Errorf("%s: the auth file has %q for quay.io, want bob", tt.typ, m.Credential.Username())
+		}
+	}
+	if s := ParseSecretAuthFile("ns/x", "Opaque", map[string][]byte{}); s.Err == nil {
+		t.Error("an Opaque secret read as an auth file")
+	}
 }

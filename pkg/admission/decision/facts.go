@@ -20,6 +20,12 @@ type Facts struct {
 	// Node holds the credentials every node already has (its config.json, the
 	// --node-credentials secrets); the kubelet tries them after the pod's secrets.
 	Node *registryauth.Keyring
+	// NodeAuthFile holds the same sources read as CRI-O reads its auth file
+	// (registryauth.ParseAuthFile, ParseSecretAuthFile: only "auth" fields count, a bad
+	// one fails only its own key): at an endpoint the kubelet's credential does not reach,
+	// CRI-O looks the nodes' credentials up there (Keyring.AuthFileLookup). nil falls back
+	// to Node.
+	NodeAuthFile *registryauth.Keyring
 	// NodeSecrets names the secrets among Node's sources (namespace/name, the
 	// --node-credentials flags), for messages that say where to add a credential.
 	NodeSecrets []string
@@ -108,4 +114,14 @@ func (f *Facts) say(message func() string) string {
 		return ""
 	}
 	return message()
+}
+
+// authFileLookup is the nodes' auth-file credential CRI-O uses at an endpoint
+// (registryauth.Keyring.AuthFileLookup), from NodeAuthFile, else Node.
+func (f *Facts) authFileLookup(img registryauth.Image) (registryauth.Match, bool, error) {
+	k := f.NodeAuthFile
+	if k == nil {
+		k = f.Node
+	}
+	return k.AuthFileLookup(img)
 }

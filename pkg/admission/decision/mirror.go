@@ -118,11 +118,15 @@ func (f *Facts) attempts(route *mirrors.Route, calls []option) []option {
 func carriesNone(c option) bool { return !c.provider && (c.cred == nil || c.cred.Username() == "") }
 
 // authFileOption is the credential CRI-O reads from the nodes' auth file for an endpoint,
-// or an anonymous attempt when the file has none for it.
+// or an anonymous attempt when the file has none for it, or, when the entry it finds cannot
+// be decoded, an attempt that fails there without contacting the endpoint.
 func (f *Facts) authFileOption(e *mirrors.Endpoint) option {
-	m, ok := f.Node.AuthFileLookup(e.Image)
-	if !ok {
+	m, ok, err := f.authFileLookup(e.Image)
+	switch {
+	case !ok:
 		return option{}
+	case err != nil:
+		return option{name: nodePrefix + m.Secret, key: m.RawKey, node: true, authFile: true, badAuth: true}
 	}
 	return option{name: nodePrefix + m.Secret, key: m.Key, node: true, authFile: true, cred: &m.Credential}
 }
@@ -133,12 +137,13 @@ func (f *Facts) authFileOption(e *mirrors.Endpoint) option {
 type attemptKey struct {
 	at       *mirrors.Endpoint
 	provider string
+	badAuth  bool
 	hasCred  bool
 	cred     registryauth.Credential
 }
 
 func (o option) attemptKey() attemptKey {
-	k := attemptKey{at: o.at}
+	k := attemptKey{at: o.at, badAuth: o.badAuth}
 	switch {
 	case o.provider:
 		k.provider = o.name
@@ -150,7 +155,7 @@ func (o option) attemptKey() attemptKey {
 
 // workable reports whether, by matching alone, an attempt is expected to serve: it carries
 // a credential, or it is anonymous where --private-registries does not want one.
-func (o option) workable() bool { return o.cred != nil || o.provider || !o.private }
+func (o option) workable() bool { return !o.badAuth && (o.cred != nil || o.provider || !o.private) }
 
 // maxMirroredOffers bounds the namespace secrets whose attempts are listed for one mirrored
 // image: each is a kubelet call through every endpoint, and a namespace may hold thousands
@@ -284,7 +289,7 @@ func mirroredFailure(answers []tried) Outcome {
 		if !vd.Definite() && !(vd.Status == registryauth.ProbeSkipped && a.private) {
 			return Indeterminate
 		}
-		if a.cred != nil || vd.Status == registryauth.ProbeNotFound {
+		if a.cred != nil || a.badAuth || vd.Status == registryauth.ProbeNotFound {
 			anonymousOnly = false
 		}
 	}
@@ -331,7 +336,7 @@ func (r *podResolver) endpoints(img registryauth.Image, atts []option, verified 
 	for i := range listed {
 		a := &listed[i]
 		e := Endpoint{Host: a.at.Image.Registry, MirrorOf: a.at.MirrorOf, Credential: a.name}
-		if verified && !a.provider {
+		if verified && !a.provider && !a.badAuth { // neither is asked
 			vd, ok := r.v.verdicts[registryauth.ProbeKeyFor(a.image(img), a.cred)]
 			if !ok {
 				vd.Status = registryauth.ProbeUnavailable // counted so by the decision

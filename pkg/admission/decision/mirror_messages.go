@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -35,6 +36,9 @@ func through(e *mirrors.Endpoint) string {
 func describeEndpoint(a tried) string {
 	at, vd := a.at, a.verdict
 	where := endpointName(at)
+	if a.badAuth {
+		return badAuthNote(a.option)
+	}
 	status := httpStatus(vd)
 	if a.cred == nil {
 		switch vd.Status {
@@ -64,6 +68,12 @@ func describeEndpoint(a tried) string {
 		return fmt.Sprintf("%s has no %s in %s (%s)", where, what, at.Image.Name, status)
 	}
 	return fmt.Sprintf("%s: %s could not be checked: %s", where, who, vd.Reason)
+}
+
+// badAuthNote says why an attempt with the nodes' auth file fails unasked.
+func badAuthNote(a option) string {
+	key := registryauth.ParseKey(a.key).Display()
+	return fmt.Sprintf("%s: the entry %q of %s is not base64 of username:password, so CRI-O fails the pull there without contacting it", endpointName(a.at), key, a.source())
 }
 
 // mirroredUsedMessage words a mirrored image that pulls with attempt a; before are the
@@ -134,6 +144,12 @@ func containsString(list []string, s string) bool {
 func (r *podResolver) mirroredMissing(pi *podImage, atts []option, answers []tried) (string, advice) {
 	p, ref, img := pi.place, pi.ref, pi.img
 	why := describeAll(img, answers)
+	if answers == nil {
+		// Unverified: a bad auth-file entry fails its attempt all the same.
+		if i := slices.IndexFunc(atts, func(a option) bool { return a.badAuth }); i >= 0 {
+			why = append(why, badAuthNote(atts[i]))
+		}
+	}
 	why = append(why, r.mirrorNearMisses(pi, answers)...)
 	if !kubeletReaches(pi.route) {
 		e := atts[0].at
@@ -179,6 +195,9 @@ func (r *podResolver) mirroredAdvice(pi *podImage, answers []tried) advice {
 	for _, a := range answers {
 		at := a.image(img)
 		switch {
+		case a.badAuth:
+			_, fix := r.nodeAuthFix(pi, a.at)
+			return advice{fix: fmt.Sprintf("fix the nodes' credentials for %s: %s", at.Registry, fix), reason: badAuthNote(a.option)}
 		case a.cred == nil && a.verdict.Status != registryauth.ProbeNotFound:
 			continue
 		case a.verdict.Status == registryauth.ProbeUnauthorized && a.authFile:
@@ -233,7 +252,7 @@ func (r *podResolver) mirrorNearMisses(pi *podImage, answers []tried) []string {
 		if a.at == nil || a.at.MirrorOf == "" || !a.at.KubeletCredential || a.authFile || a.cred == nil || !refusedHere {
 			continue
 		}
-		if m, ok := r.f.Node.AuthFileLookup(a.at.Image); ok {
+		if m, ok, err := r.f.authFileLookup(a.at.Image); ok && err == nil {
 			out = append(out, fmt.Sprintf("the nodes' credentials (%s) for %s are not used there: CRI-O sends the kubelet's credential to a mirror on the source's host", m.Secret, m.Key))
 			break
 		}
@@ -271,7 +290,7 @@ func (r *podResolver) nodeSourceName(pi *podImage) string {
 		return ms[0].Secret
 	}
 	for i := range pi.route.Endpoints {
-		if m, ok := r.f.Node.AuthFileLookup(pi.route.Endpoints[i].Image); ok {
+		if m, ok, _ := r.f.authFileLookup(pi.route.Endpoints[i].Image); ok {
 			return m.Secret
 		}
 	}

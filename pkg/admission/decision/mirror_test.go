@@ -65,6 +65,7 @@ type mirrorCase struct {
 	listed      []string // the pod's imagePullSecrets
 	secrets     []ns
 	node        map[string]string // auth-file key -> password
+	nodeFile    string            // the nodes' config.json as written, read by kubelet and CRI-O rules
 	private     string
 	answers     map[string]registryauth.Verdict // nil: no verification
 	sources     []string                        // credential provider patterns
@@ -88,6 +89,10 @@ func (tc mirrorCase) run(t *testing.T) *Decision {
 	f := &Facts{Namespace: "team-a", Secrets: index(tc.secrets), ServiceAccountApplied: true, Mirrors: tc.config, PrivateRegistries: private, Verify: tc.answers != nil, NodeSecrets: tc.nodeSecrets}
 	if tc.node != nil {
 		f.Node = nodeAuth(tc.node)
+	}
+	if tc.nodeFile != "" {
+		f.Node = registryauth.NewKeyring(registryauth.ParseConfigFile(nodeFile, []byte(tc.nodeFile)))
+		f.NodeAuthFile = registryauth.NewKeyring(registryauth.ParseAuthFile(nodeFile, []byte(tc.nodeFile)))
 	}
 	if len(tc.sources) > 0 {
 		p, err := registryauth.NewCredentialProvider("ecr", tc.sources)
@@ -236,6 +241,33 @@ func TestMirrors(t *testing.T) {
 			},
 			endpoints: "registry.redhat.io|registry.redhat.io/ubi9|pull|unauthorized, registry.redhat.io||pull|unauthorized",
 			asked:     []string{sameRepo + " p-stale", srcRepo + " p-stale"},
+		},
+		{
+			// containers/image reads only "auth": a username and password without it are no
+			// credential in CRI-O's auth file, though the kubelet reads them.
+			name:      "CRI-O: a node entry with only username and password is no credential at the mirror",
+			config:    crioSets(digestMirror),
+			image:     byDigest,
+			nodeFile:  `{"auths":{"` + mirHost + `":{"username":"n","password":"p-node"}}}`,
+			answers:   map[string]registryauth.Verdict{mirRepo + " ": expired, srcRepo + " ": expired},
+			want:      "missing",
+			wantMsg:   []string{"or give the nodes credentials for mirror mirror.corp:5000 (ImageDigestMirrorSet ubi-mirror), which CRI-O tries first"},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||unauthorized, registry.redhat.io|||unauthorized",
+			asked:     []string{mirRepo + " ", srcRepo + " "},
+		},
+		{
+			// containers/image fails only the lookups that reach an undecodable "auth"; the
+			// kubelet drops the whole file. CRI-O falls through to the source, where it reads
+			// the file's other key (the kubelet sends none).
+			name:      "CRI-O: an undecodable node entry for the mirror fails there unasked; its sibling serves the source",
+			config:    crioSets(digestMirror),
+			image:     byDigest,
+			nodeFile:  `{"auths":{"` + mirHost + `":{"auth":"!!!"},"` + srcHost + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("n:p-src")) + `"}}}`,
+			answers:   map[string]registryauth.Verdict{srcRepo + " p-src": ok},
+			want:      "node:" + nodeCand,
+			wantMsg:   []string{`the entry "mirror.corp:5000" of the nodes' credentials (node/config.json) is not base64 of username:password, so CRI-O fails the pull there without contacting it`},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|, registry.redhat.io||node:node/config.json|ok",
+			asked:     []string{srcRepo + " p-src"},
 		},
 		{
 			// A mirror probe pkg/admission/verify did not send (the namespace's probe rate)

@@ -38,6 +38,7 @@ type option struct {
 
 	at       *mirrors.Endpoint
 	authFile bool // the nodes' auth file, read by CRI-O at this endpoint
+	badAuth  bool // the auth file's entry (key) cannot be decoded: CRI-O fails the attempt unasked
 	provider bool // the kubelet's credential provider: pullguard has none of its tokens
 	private  bool // anonymous at an endpoint --private-registries lists
 }
@@ -99,6 +100,10 @@ const (
 	ReasonProbeLimit = "too many registries to verify in one request"
 	ReasonProbeRate  = "probe rate limit of the namespace reached"
 )
+
+// badAuthVerdict is the answer of an attempt CRI-O fails before contacting the endpoint:
+// the nodes' auth file entry it picks cannot be decoded. Definite, as a refusal is.
+var badAuthVerdict = registryauth.Verdict{Status: registryauth.ProbeUnauthorized, Reason: "the nodes' auth file entry cannot be decoded"}
 
 // notSent reports whether a verdict is a probe pkg/admission/verify did not send.
 func notSent(vd registryauth.Verdict) bool {
@@ -162,6 +167,12 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 				return 0, nil // nothing after it is asked: the runtime stops there
 			}
 			return i, answers
+		}
+		if o.badAuth {
+			// CRI-O fails this attempt before contacting the endpoint: a failure known
+			// without asking, and no gate to the endpoints after it.
+			answers = append(answers, tried{o, badAuthVerdict})
+			continue
 		}
 		answered := v.answered(img, o)
 		notAsked := ""
