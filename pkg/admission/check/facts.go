@@ -21,8 +21,12 @@ type world struct {
 	namespaces  map[string]*corev1.Namespace
 	node        *registryauth.Keyring
 	nodeSecrets []string // the --node-credentials secrets, namespace/name
-	providers   []registryauth.CredentialProvider
-	private     registryauth.Patterns
+	// nodeAuthFile is the same sources as node, read as CRI-O reads its auth file; raw
+	// keeps each pull secret's type and data for it (decision.Facts.NodeAuthFile).
+	nodeAuthFile *registryauth.Keyring
+	raw          map[string]*corev1.Secret // namespace/name
+	providers    []registryauth.CredentialProvider
+	private      registryauth.Patterns
 	// internal are the internal registry hosts; rbac answers their access questions from
 	// the input, and review, with --cluster, from the cluster (access.go).
 	internal registryauth.Patterns
@@ -42,6 +46,7 @@ func newWorld(private registryauth.Patterns) *world {
 		accounts:   map[string]decision.ServiceAccountMap{},
 		namespaces: map[string]*corev1.Namespace{},
 		indexes:    map[string]*registryauth.SecretIndex{},
+		raw:        map[string]*corev1.Secret{},
 		private:    private,
 		rbac:       access.NewOffline(),
 	}
@@ -62,6 +67,7 @@ func (w *world) addSecret(ns string, s *corev1.Secret) {
 	parsed := registryauth.ParseSecret(s.Name, s.Type, s.Data)
 	parsed.ServiceAccount = decision.SecretServiceAccount(s.Annotations)
 	w.secrets[ns][s.Name] = parsed
+	w.raw[ns+"/"+s.Name] = s
 	delete(w.indexes, ns)
 }
 
@@ -90,9 +96,14 @@ func (w *world) addNodeCredentialsSecret(ref string) error {
 	named.Name = ref
 	w.nodeSecrets = append(w.nodeSecrets, ref)
 	if w.node == nil {
-		w.node = &registryauth.Keyring{}
+		w.node, w.nodeAuthFile = &registryauth.Keyring{}, &registryauth.Keyring{}
 	}
 	w.node.Add(&named)
+	if raw, ok := w.raw[ref]; ok {
+		w.nodeAuthFile.Add(registryauth.ParseSecretAuthFile(ref, raw.Type, raw.Data))
+	} else {
+		w.nodeAuthFile.Add(&named)
+	}
 	return nil
 }
 
@@ -107,9 +118,10 @@ func (w *world) addNodeCredentialsFile(path string) error {
 		return fmt.Errorf("--node-credentials-file: %w", s.Err)
 	}
 	if w.node == nil {
-		w.node = &registryauth.Keyring{}
+		w.node, w.nodeAuthFile = &registryauth.Keyring{}, &registryauth.Keyring{}
 	}
 	w.node.Add(s)
+	w.nodeAuthFile.Add(registryauth.ParseAuthFile(path, raw))
 	return nil
 }
 
@@ -128,6 +140,7 @@ func (w *world) facts(ns string) *decision.Facts {
 		Secrets:            x,
 		ServiceAccounts:    w.accounts[ns],
 		Node:               w.node,
+		NodeAuthFile:       w.nodeAuthFile,
 		NodeSecrets:        w.nodeSecrets,
 		Providers:          w.providers,
 		Mirrors:            w.mirrors,
