@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -84,6 +85,20 @@ type State struct {
 	nodeSecrets []string // the --node-credentials secrets, namespace/name
 	filesMu     sync.Mutex
 	fileBytes   map[string][]byte
+
+	// nodeAuthFile is the node credentials read as CRI-O reads its auth file
+	// (decision.Facts.NodeAuthFile). The secret cache keeps only the kubelet's reading, so
+	// each --node-credentials secret's data is listed again when its resourceVersion
+	// changes (a few secrets, rarely changed); nodeMu orders the rebuilds.
+	nodeAuthFile atomic.Pointer[registryauth.Keyring]
+	nodeMu       sync.Mutex
+	nodeAuth     map[types.NamespacedName]nodeAuthSecret
+}
+
+// nodeAuthSecret is a --node-credentials secret read as an auth file, at a resourceVersion.
+type nodeAuthSecret struct {
+	version string
+	file    *registryauth.PullSecret
 }
 
 // New sets up the informers; Start runs them.
@@ -187,6 +202,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 		Secrets:               s.secrets.index(ns),
 		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
 		Node:                  s.node.Load(),
+		NodeAuthFile:          s.nodeAuthFile.Load(),
 		NodeSecrets:           s.nodeSecrets,
 		Providers:             s.opts.CredentialProviders,
 		Mirrors:               s.mirrors.current(),
@@ -224,32 +240,75 @@ func (s *State) secretChanged(ns, name string) {
 	}
 }
 
-// rebuildNode assembles the node keyring: the --node-credentials secrets, then the files,
-// each in flag order.
+// rebuildNode assembles the node keyrings: the --node-credentials secrets, then the files,
+// each in flag order; once as the kubelet reads them, once as CRI-O reads its auth file
+// (a secret the kubelet finds malformed may still have keys CRI-O reads).
 func (s *State) rebuildNode() {
-	k := &registryauth.Keyring{}
+	s.nodeMu.Lock()
+	defer s.nodeMu.Unlock()
+	k, authFile := &registryauth.Keyring{}, &registryauth.Keyring{}
+	seen := make(map[types.NamespacedName]nodeAuthSecret, len(s.opts.NodeCredentialSecrets))
 	for _, ref := range s.opts.NodeCredentialSecrets {
-		secret, ok := s.secrets.get(ref.Namespace, ref.Name)
-		switch {
-		case !ok:
+		c, ok := s.secrets.cached(ref.Namespace, ref.Name)
+		if !ok {
 			s.log.Warn("node credentials secret not found", "secret", ref.String())
 			continue
-		case secret.Err != nil:
-			s.log.Warn("node credentials secret is malformed", "secret", ref.String(), "error", secret.Err.Error())
+		}
+		named := *c.secret
+		named.Name = ref.String()
+		a := s.nodeSecretAuthFile(ref, c.version, &named)
+		if a.version != "" {
+			seen[ref] = a
+		}
+		authFile.Add(a.file)
+		if c.secret.Err != nil {
+			s.log.Warn("node credentials secret is malformed", "secret", ref.String(), "error", c.secret.Err.Error())
 			continue
 		}
-		named := *secret
-		named.Name = ref.String()
 		k.Add(&named)
 	}
+	s.nodeAuth = seen
 	s.filesMu.Lock()
 	for _, path := range s.opts.NodeCredentialFiles {
 		if raw, ok := s.fileBytes[path]; ok {
 			k.Add(registryauth.ParseConfigFile(path, raw))
+			authFile.Add(registryauth.ParseAuthFile(path, raw))
 		}
 	}
 	s.filesMu.Unlock()
 	s.node.Store(k)
+	s.nodeAuthFile.Store(authFile)
+}
+
+// nodeAuthFileTimeout bounds the list of one --node-credentials secret's data.
+const nodeAuthFileTimeout = 10 * time.Second
+
+// nodeSecretAuthFile returns a --node-credentials secret read as an auth file, at the
+// cached resourceVersion version: the last reading when it is at that version, else the
+// secret's data listed again (by name: RBAC grants list, not get). When the list fails,
+// the kubelet's reading stands in (kubelet), unkept, so the next rebuild tries again.
+// Called with nodeMu held.
+func (s *State) nodeSecretAuthFile(ref types.NamespacedName, version string, kubelet *registryauth.PullSecret) nodeAuthSecret {
+	if a, ok := s.nodeAuth[ref]; ok && version != "" && a.version == version {
+		return a
+	}
+	fallback := nodeAuthSecret{file: kubelet}
+	if s.client == nil {
+		return fallback
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), nodeAuthFileTimeout)
+	defer cancel()
+	list, err := s.client.CoreV1().Secrets(ref.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ref.Name})
+	if err != nil {
+		s.log.Warn("node credentials secret: reading it as CRI-O's auth file failed; using the kubelet's reading", "secret", ref.String(), "error", err.Error())
+		return fallback
+	}
+	for i := range list.Items {
+		if secret := &list.Items[i]; secret.Name == ref.Name {
+			return nodeAuthSecret{version: secret.ResourceVersion, file: registryauth.ParseSecretAuthFile(ref.String(), secret.Type, secret.Data)}
+		}
+	}
+	return fallback // deleted since: the watch will say so
 }
 
 // reloadFiles reads the node credential files and reports whether any changed. A file that
