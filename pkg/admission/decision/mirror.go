@@ -157,9 +157,10 @@ func (o option) attemptKey() attemptKey {
 // a credential, or it is anonymous where --private-registries does not want one.
 func (o option) workable() bool { return !o.badAuth && (o.cred != nil || o.provider || !o.private) }
 
-// maxMirroredOffers bounds the namespace secrets whose attempts are listed for one mirrored
-// image: each is a kubelet call through every endpoint, and a namespace may hold thousands
-// for one registry. No review asks about more than a few dozen attempts anyway (askAhead a
+// maxMirroredOffers bounds the credentials whose attempts are listed for one mirrored image,
+// the namespace's offers (chooseMirrored) as the final pod's (resolveMirrored): each is a
+// kubelet call through every endpoint, and a namespace, or a pod's list, may hold
+// thousands for one registry. No review asks about more than a few dozen attempts anyway (askAhead a
 // round, pkg/admission/verify's rounds); past the bound the image is undecided, as an
 // unmirrored one with too many credentials to verify is.
 const maxMirroredOffers = 32
