@@ -108,7 +108,7 @@ func (tc mirrorCase) run(t *testing.T) *Decision {
 		f.Verdicts = Verdicts{}
 		for round := 0; len(d.Probes) > 0; round++ {
 			if round == 8 {
-				t.Fatalf("still asking after 8 rounds (verify's maxRounds): %+v", d.Probes)
+				t.Fatalf("still asking after 8 rounds (verify's maxMirroredRounds): %+v", d.Probes)
 			}
 			for _, req := range d.Probes {
 				pw := ""
