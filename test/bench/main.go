@@ -53,7 +53,7 @@ var (
 	workers    = flag.Int("workers", 16, "concurrent keep-alive connections")
 	phase      = flag.Duration("phase", 6*time.Second, "length of one measured phase")
 	rounds     = flag.Int("rounds", 4, "A B rounds")
-	profile    = flag.String("cpuprofile", "", "write a CPU profile of pullguard during its first phase to this file")
+	profile    = flag.String("cpuprofile", "", "write a CPU profile of pullguard during its first phase to this file, and of the floor during its first to FILE.floor")
 	memprofile = flag.String("memprofile", "", "write a heap profile of pullguard after the load to this file")
 )
 
@@ -93,7 +93,7 @@ func run() error {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	os.WriteFile(certFile, bundle.Cert, 0o600)
 	os.WriteFile(keyFile, bundle.Key, 0o600)
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,7 @@ func run() error {
 		return err
 	}
 	defer stopProcess(pgCmd)
+	pg.pid = pgCmd.Process.Pid
 	if cgroup != nil {
 		cgroup.sample()
 	}
@@ -150,11 +151,13 @@ func run() error {
 		fmt.Printf("ready within 30 s: %s; peak resident memory under 256 MiB: %s\n", verdict(ready <= 30*time.Second), verdict(syncPeak < 256<<20))
 	}
 	floorCmd, err := startProcessEnv(runtimeEnv(), filepath.Join(harness.Root, "bin", "bench-floor"),
-		"--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]), "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+		"--bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--profiling-address", fmt.Sprintf("127.0.0.1:%d", ports[4]))
 	if err != nil {
 		return err
 	}
 	defer stopProcess(floorCmd)
+	floor.pid = floorCmd.Process.Pid
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(bundle.CACert)
@@ -189,8 +192,18 @@ func run() error {
 			if err := os.WriteFile(*profile, prof.Bytes(), 0o644); err != nil {
 				return err
 			}
+			prof.Reset()
 		}
-		load(client, floor, bodies, *phase, nil)
+		load(client, floor, bodies, *phase, func() {
+			if prof != nil {
+				fetchProfile(fmt.Sprintf("http://127.0.0.1:%d", ports[4]), *phase-time.Second, prof)
+			}
+		})
+		if prof != nil {
+			if err := os.WriteFile(*profile+".floor", prof.Bytes(), 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	apiAfter, err := scrape(metricsURL + "/metrics")
 	if err != nil {
@@ -210,7 +223,7 @@ func run() error {
 		}
 	}
 	if *profile != "" {
-		fmt.Printf("\nCPU profile of pullguard's first phase: %s (go tool pprof -top bin/webhook %s)\n", *profile, *profile)
+		fmt.Printf("\nCPU profiles of the first phases: %s (go tool pprof -top bin/webhook %s), %s.floor (bin/bench-floor)\n", *profile, *profile, *profile)
 	}
 	return nil
 }
@@ -287,10 +300,13 @@ type target struct {
 	elapsed   time.Duration
 	wrong     int64
 	errors    int64
+
+	pid               int           // the webhook's process, for its CPU time
+	cpu, generatorCPU time.Duration // CPU time of the webhook and of this load generator in its phases
 }
 
 func (t *target) reset() {
-	t.latencies, t.elapsed, t.wrong, t.errors = nil, 0, 0, 0
+	t.latencies, t.elapsed, t.wrong, t.errors, t.cpu, t.generatorCPU = nil, 0, 0, 0, 0, 0
 }
 
 const wantPatch = `[{"op":"add","path":"/spec/imagePullSecrets","value":[{"name":"pull-2"}]},{"op":"add","path":"/metadata/annotations","value":{"pullguard.io/injected":"pull-2"}}]`
@@ -300,6 +316,7 @@ func load(client *http.Client, t *target, bodies [][]byte, d time.Duration, duri
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	start := time.Now()
+	cpuBefore, generatorBefore := processCPU(t.pid), processCPU(os.Getpid())
 	for w := range *workers {
 		wg.Add(1)
 		go func() {
@@ -334,6 +351,8 @@ func load(client *http.Client, t *target, bodies [][]byte, d time.Duration, duri
 	wg.Wait()
 	t.mu.Lock()
 	t.elapsed += time.Since(start)
+	t.cpu += processCPU(t.pid) - cpuBefore
+	t.generatorCPU += processCPU(os.Getpid()) - generatorBefore
 	t.mu.Unlock()
 }
 
@@ -367,6 +386,9 @@ func report(pg, floor *target, apiRequests float64, rssNow, rssPeak int64) {
 		fmt.Printf("%-10s %9d %10.0f %9s %9s %9s %s\n", t.name, n, rps, us(p50), us(p99), us(p999), answers)
 		stats[t.name] = [3]float64{rps, float64(p50), float64(p99)}
 	}
+	fmt.Printf("CPU per review: pullguard %s, floor %s; the load generator %s beside pullguard, %s beside the floor\n",
+		perReview(pg.cpu, len(pg.latencies)), perReview(floor.cpu, len(floor.latencies)),
+		perReview(pg.generatorCPU, len(pg.latencies)), perReview(floor.generatorCPU, len(floor.latencies)))
 	through := stats["pullguard"][0] / stats["floor"][0]
 	p50r := stats["pullguard"][1] / stats["floor"][1]
 	p99r := stats["pullguard"][2] / stats["floor"][2]
@@ -399,6 +421,34 @@ func pct(sorted []time.Duration, q float64) time.Duration {
 		return 0
 	}
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
+}
+
+// processCPU returns the user and system CPU time a process has used (utime and stime of
+// /proc/PID/stat, in clock ticks of 10 ms); 0 when it cannot be read.
+func processCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; the fields after it are space-separated.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func perReview(cpu time.Duration, n int) string {
+	if n == 0 || cpu == 0 {
+		return "?"
+	}
+	return us(cpu / time.Duration(n))
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/float64(time.Microsecond)) }

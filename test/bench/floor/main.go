@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,8 +29,12 @@ func main() {
 	addr := flag.String("bind-address", "127.0.0.1:9443", "HTTPS address")
 	cert := flag.String("tls-cert-file", "", "serving certificate")
 	key := flag.String("tls-key-file", "", "serving key")
+	profiling := flag.String("profiling-address", "", "serve /debug/pprof on this address (the bench's -cpuprofile profiles the floor too)")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
+	if *profiling != "" {
+		go http.ListenAndServe(*profiling, nil) // net/http/pprof registers on the default mux
+	}
 	host, p, err := net.SplitHostPort(*addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
