@@ -3,14 +3,15 @@ package server
 import (
 	"context"
 	"encoding/json"
+
 	"fmt"
+	jsonv2 "github.com/go-json-experiment/json"
 	"log/slog"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
-	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -171,7 +172,12 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 	result := resultAllowed
 	resp := admission.Allowed("")
 	if len(d.Patch) > 0 && !h.Workloads {
-		resp = admission.Patched("", patchOps(d.Patch)...)
+		patch, err := encodePatch(d.Patch)
+		if err != nil {
+			return h.undecided(req, p, "the patch could not be written: "+err.Error())
+		}
+		resp = admission.Allowed("")
+		resp.Patch, resp.PatchType = patch, &jsonPatch
 		result = resultPatched
 		// Secret names, never their contents: what an admin looks for when a pod pulls
 		// with a secret nobody listed (the pod's pullguard.io/injected annotation says
@@ -232,12 +238,13 @@ func (h *Handler) excluded(ns string) bool {
 	return false
 }
 
-func patchOps(ops []decision.PatchOp) []jsonpatch.JsonPatchOperation {
-	out := make([]jsonpatch.JsonPatchOperation, len(ops))
-	for i, op := range ops {
-		out[i] = jsonpatch.JsonPatchOperation{Operation: op.Op, Path: op.Path, Value: op.Value}
-	}
-	return out
+var jsonPatch = admissionv1.PatchTypeJSONPatch
+
+// encodePatch writes the decision's JSON patch once, with JSON v2: handing controller-runtime
+// the operations (admission.Patched) has Response.Complete marshal them through
+// encoding/json's reflection on every review, a fifth of what pullguard adds to one.
+func encodePatch(ops []decision.PatchOp) ([]byte, error) {
+	return jsonv2.Marshal(ops, jsonv2.Deterministic(true))
 }
 
 // outcomes summarises a decision for logs: container=outcome, comma-separated, no image
