@@ -23,7 +23,7 @@ func TestNodeCredentialsReadAsAuthFile(t *testing.T) {
 	w.addSecret("openshift-config", &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "openshift-config", Name: "pull-secret"},
 		Type:       corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + mirror + `":{"username":"n","password":"test-password-1"},"quay.io":{"auth":"` + good + `"}}}`)},
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + mirror + `":{"username":"n","password":"test-password-1"},"quay.io":{"auth":"` + good + `"}}}`)},
 	})
 	if err := w.addNodeCredentialsSecret("openshift-config/pull-secret"); err != nil {
 		t.Fatal(err)
