@@ -3,6 +3,8 @@ package registryauth
 import (
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // SecretIndex holds a namespace's pull secrets, ready to answer which of them could give the
@@ -13,7 +15,20 @@ type SecretIndex struct {
 	malformed []*PullSecret
 	hinted    []*PullSecret
 	keyring   *Keyring
+
+	// candidates memoizes Candidates by image name: a namespace's pods pull the same few
+	// images again and again, and the index never changes once built. Bounded in entries
+	// and in matches per entry, so hostile namespaces cannot grow it.
+	candidates sync.Map // image name -> []Match
+	memoized   atomic.Int32
 }
+
+// Bounds of the Candidates memo of one index: at most memoEntries image names, each with at
+// most memoMatches matches (more are computed every time, as before).
+const (
+	memoEntries = 64
+	memoMatches = 16
+)
 
 // NewSecretIndex indexes secrets in name order, the order in which pullguard offers
 // namespace secrets that match under the same key.
@@ -73,15 +88,27 @@ func (x *SecretIndex) Malformed() []*PullSecret {
 // credential for the image, each once with its first credential: direct matches in the
 // kubelet's order, then Docker Hub fallback matches (which the kubelet uses when a pod has
 // no direct match). Linear in the matches: 20,000 secrets under quay.io are 20,000 candidates.
+//
+// The result is shared: callers must not modify it.
 func (x *SecretIndex) Candidates(img Image) []Match {
 	if x == nil || x.keyring.Empty() {
 		return nil
+	}
+	// Matching reads only the image's name (host, port, path), never its tag or digest.
+	if v, ok := x.candidates.Load(img.Name); ok {
+		return v.([]Match)
 	}
 	direct := x.keyring.Lookup(img)
 	if len(direct) > 0 && !direct[0].Fallback && img.OnDockerHub() {
 		direct = append(direct, x.keyring.fallback(img)...)
 	}
-	return firstPerSecret(direct)
+	out := firstPerSecret(direct)
+	if len(out) <= memoMatches && x.memoized.Load() < memoEntries {
+		if _, loaded := x.candidates.LoadOrStore(img.Name, out); !loaded {
+			x.memoized.Add(1)
+		}
+	}
+	return out
 }
 
 // Keyring returns the keyring of the usable secrets, for explanations of near misses.

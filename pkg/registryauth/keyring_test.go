@@ -162,11 +162,18 @@ func TestSecretIndexCandidates(t *testing.T) {
 		{"nginx", []string{"hub-direct", "zz-hub"}},
 		{"ghcr.io/x/y", nil},
 	}
-	for _, tt := range tests {
-		got := SecretNames(x.Candidates(image(t, tt.image)))
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("Candidates(%q) = %q, want %q", tt.image, got, tt.want)
+	// Twice, and with another tag: the second answers come from the memo, and must be the
+	// same (matching reads only the image's name).
+	for _, tag := range []string{"", ":1.0", "@sha256:" + strings.Repeat("a", 64)} {
+		for _, tt := range tests {
+			got := SecretNames(x.Candidates(image(t, tt.image+tag)))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Candidates(%q) = %q, want %q", tt.image+tag, got, tt.want)
+			}
 		}
+	}
+	if n := x.memoized.Load(); n != int32(len(tests)) {
+		t.Errorf("%d image names memoized, want %d", n, len(tests))
 	}
 	if x.Len() != 5 {
 		t.Errorf("Len = %d", x.Len())
@@ -252,5 +259,30 @@ func TestImageMemoReturnsTheParse(t *testing.T) {
 	}
 	if _, err := ParseImage("quay.io/Bad"); err == nil {
 		t.Fatal("errors must not be memoized as images")
+	}
+}
+
+// TestCandidatesMemoBounded: the memo of an index holds at most memoEntries image names and
+// never a long list of matches, so a namespace of hostile secrets or images cannot grow it.
+func TestCandidatesMemoBounded(t *testing.T) {
+	var secrets []*PullSecret
+	for i := range memoMatches + 1 {
+		secrets = append(secrets, secret(t, fmt.Sprintf("quay-%02d", i), "quay.io"))
+	}
+	x := NewSecretIndex(secrets)
+	if got := x.Candidates(image(t, "quay.io/acme/app")); len(got) != memoMatches+1 {
+		t.Fatalf("%d candidates, want %d", len(got), memoMatches+1)
+	}
+	if n := x.memoized.Load(); n != 0 {
+		t.Errorf("a list of %d matches was memoized", memoMatches+1)
+	}
+	y := NewSecretIndex([]*PullSecret{secret(t, "one", "quay.io")})
+	for i := range 2 * memoEntries {
+		if got := y.Candidates(image(t, fmt.Sprintf("quay.io/team-%d/app", i))); len(got) != 1 {
+			t.Fatalf("image %d: %d candidates", i, len(got))
+		}
+	}
+	if n := y.memoized.Load(); n != memoEntries {
+		t.Errorf("%d image names memoized, want the bound %d", n, memoEntries)
 	}
 }
