@@ -3,15 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
-
 	"fmt"
-	jsonv2 "github.com/go-json-experiment/json"
 	"log/slog"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
