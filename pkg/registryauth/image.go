@@ -62,15 +62,24 @@ func parseImage(ref string) (Image, error) {
 	if img.Tag == "" && img.Digest == "" {
 		img.Tag = "latest"
 	}
-	host, path, ok := parseSchemeless(img.Name)
-	if !ok {
+	if !img.prepare() {
 		// Names from the reference grammar always parse; be safe anyway.
 		return Image{}, &ReferenceError{Image: ref, Err: reference.ErrReferenceInvalidFormat}
+	}
+	return img, nil
+}
+
+// prepare derives from the image's Name what matching reads (hostname, port, label count,
+// path); false when the name does not split into a host and a path.
+func (img *Image) prepare() bool {
+	host, path, ok := parseSchemeless(img.Name)
+	if !ok {
+		return false
 	}
 	img.hostname, img.port = splitHostPort(host)
 	img.labels = strings.Count(img.hostname, ".") + 1
 	img.path = path
-	return img, nil
+	return true
 }
 
 // Reference is the tag or digest to ask the registry for: the digest when there is one.

@@ -33,12 +33,8 @@ func (img Image) Relocate(location string) (Image, error) {
 	if out.Digest != "" {
 		out.Ref += "@" + out.Digest
 	}
-	h, path, ok := parseSchemeless(name)
-	if !ok {
+	if !out.prepare() {
 		return Image{}, &ReferenceError{Image: name, Err: reference.ErrReferenceInvalidFormat}
 	}
-	out.hostname, out.port = splitHostPort(h)
-	out.labels = strings.Count(out.hostname, ".") + 1
-	out.path = path
 	return out, nil
 }

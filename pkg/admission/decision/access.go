@@ -39,6 +39,14 @@ func (q AccessQuestion) Groups() []string {
 // push reports whether the question is about pushing.
 func (q AccessQuestion) push() bool { return q.Verb == "update" }
 
+// action words what the question asks, for messages: "pull from" or "push to".
+func (q AccessQuestion) action() string {
+	if q.push() {
+		return "push to"
+	}
+	return "pull from"
+}
+
 func (q AccessQuestion) String() string {
 	return fmt.Sprintf("%s %s/%s in %q for %s", q.Verb, ImageStreamResource, LayersSubresource, q.Project, q.User())
 }

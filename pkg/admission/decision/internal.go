@@ -79,9 +79,9 @@ func filled(s *registryauth.PullSecret, ok bool) bool {
 // accessRefusedMessage is the rejection of an image the account may not pull (or push):
 // the fix from OpenShift's documentation.
 func accessRefusedMessage(p fmt.Stringer, ref string, q AccessQuestion, reason string) string {
-	what, role := "pull from", "system:image-puller"
+	what, role := q.action(), "system:image-puller"
 	if q.push() {
-		what, role = "push to", "system:image-builder"
+		role = "system:image-builder"
 	}
 	why := ""
 	if reason != "" {
@@ -106,21 +106,13 @@ func accessAdvice(q AccessQuestion) advice {
 }
 
 func accessUnavailableMessage(p fmt.Stringer, ref string, q AccessQuestion, reason string) string {
-	what := "pull from"
-	if q.push() {
-		what = "push to"
-	}
 	return fmt.Sprintf("%s image %q: could not ask the API server whether service account %q of namespace %q may %s project %q of the internal registry: %s",
-		p, ref, q.ServiceAccount, q.Namespace, what, q.Project, reason)
+		p, ref, q.ServiceAccount, q.Namespace, q.action(), q.Project, reason)
 }
 
 func accessNotCheckedNote(p fmt.Stringer, ref string, q AccessQuestion, reason string) string {
-	what := "pull from"
-	if q.push() {
-		what = "push to"
-	}
 	return fmt.Sprintf("%s image %q: whether service account %q of namespace %q may %s project %q of the internal registry was not checked offline (%s)",
-		p, ref, q.ServiceAccount, q.Namespace, what, q.Project, reason)
+		p, ref, q.ServiceAccount, q.Namespace, q.action(), q.Project, reason)
 }
 
 func accessSkippedNote(p fmt.Stringer, ref, project, secret string) string {

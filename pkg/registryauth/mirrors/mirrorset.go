@@ -85,6 +85,22 @@ func kindOrder(kind string) int {
 	return 3
 }
 
+// byKindAndName returns pointers to the sets ordered by kind, then name: the order in which
+// the machine-config operator reads them, so results do not depend on the input's order.
+func byKindAndName(sets []MirrorSet) []*MirrorSet {
+	sorted := make([]*MirrorSet, 0, len(sets))
+	for i := range sets {
+		sorted = append(sorted, &sets[i])
+	}
+	slices.SortStableFunc(sorted, func(a, b *MirrorSet) int {
+		if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Metadata.Name, b.Metadata.Name)
+	})
+	return sorted
+}
+
 // FromMirrorSets returns the registries.conf entries the machine-config operator writes
 // for the sets (openshift/runtime-utils pkg/registries EditRegistriesConfig):
 //   - a set entry whose mirrors are empty or only the source itself is ignored, its
@@ -100,16 +116,7 @@ func kindOrder(kind string) int {
 // set, by kind then name, that lists it for that source; BlockedBy the first that blocks.
 // Sets the operator refuses still produce entries: ValidateMirrorSets says which.
 func FromMirrorSets(sets []MirrorSet) []Source {
-	sorted := make([]*MirrorSet, 0, len(sets))
-	for i := range sets {
-		sorted = append(sorted, &sets[i])
-	}
-	slices.SortStableFunc(sorted, func(a, b *MirrorSet) int {
-		if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Metadata.Name, b.Metadata.Name)
-	})
+	sorted := byKindAndName(sets)
 	digests, tags := newMirrorGroup(DigestOnly), newMirrorGroup(TagOnly)
 	for _, set := range sorted {
 		entries, digest := set.entries()
@@ -293,16 +300,7 @@ var (
 // that is not a mirror set is reported too. Every fault is listed; errors.Is(err,
 // ErrRefusedByMCO) holds for them.
 func ValidateMirrorSets(sets []MirrorSet) error {
-	sorted := make([]*MirrorSet, 0, len(sets))
-	for i := range sets {
-		sorted = append(sorted, &sets[i])
-	}
-	slices.SortStableFunc(sorted, func(a, b *MirrorSet) int {
-		if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Metadata.Name, b.Metadata.Name)
-	})
+	sorted := byKindAndName(sets)
 	type policyOf struct {
 		policy MirrorSourcePolicy
 		origin string
