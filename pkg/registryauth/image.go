@@ -32,12 +32,12 @@ type Image struct {
 // pulls the same images over and over, and the reference grammar's regular expressions are
 // the most expensive part of a decision.
 func ParseImage(ref string) (Image, error) {
-	if img, ok := images.get(ref); ok {
+	if img, ok := images.Get(ref); ok {
 		return img, nil
 	}
 	img, err := parseImage(ref)
 	if err == nil {
-		images.put(ref, img)
+		images.Put(ref, img, imageMemoSize)
 	}
 	return img, err
 }

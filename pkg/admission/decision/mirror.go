@@ -38,17 +38,12 @@ func (d *Decision) Mirrored() bool {
 // mirrored reports whether any mirror configuration is known.
 func (f *Facts) mirrored() bool { return f.Mirrors != nil && len(f.Mirrors.Sources) > 0 }
 
-// routeOf returns where a pull of img goes, nil when no mirror configuration applies. An
-// image no entry matches costs a scan of the entries and no allocation.
+// routeOf returns where a pull of img goes, nil when no mirror configuration applies.
 func (f *Facts) routeOf(img registryauth.Image) *mirrors.Route {
-	if !f.mirrored() || !f.Mirrors.Matches(img) {
+	if !f.mirrored() {
 		return nil
 	}
-	r := f.Mirrors.Route(img)
-	if !r.Mirrored() {
-		return nil
-	}
-	return &r
+	return f.Mirrors.MirroredRoute(img)
 }
 
 func (f *Facts) crio() bool { return f.Mirrors != nil && f.Mirrors.Runtime == mirrors.CRIO }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -125,7 +124,12 @@ func (h *Handler) facts(ctx context.Context, ns string) *decision.Facts {
 // the mutating handler takes Pods on CREATE and BuildConfigs on CREATE and UPDATE, the
 // validating handler workloads on CREATE and UPDATE.
 func (h *Handler) newObject(req admission.Request) any {
-	obj := decision.NewObject(req.Kind.Group, req.Kind.Kind)
+	var obj any
+	if req.Kind.Group == "" && req.Kind.Kind == "Pod" {
+		obj = podKind // review decodes pods itself (decodePod)
+	} else {
+		obj = decision.NewObject(req.Kind.Group, req.Kind.Kind)
+	}
 	createOrUpdate := req.Operation == admissionv1.Create || req.Operation == admissionv1.Update
 	switch obj.(type) {
 	case nil:
@@ -175,14 +179,15 @@ func (h *Handler) respond(req admission.Request, d *decision.Decision, p decisio
 		if err != nil {
 			return h.undecided(req, p, "the patch could not be written: "+err.Error())
 		}
-		resp = admission.Allowed("")
 		resp.Patch, resp.PatchType = patch, &jsonPatch
 		result = resultPatched
 		// Secret names, never their contents: what an admin looks for when a pod pulls
 		// with a secret nobody listed (the pod's pullguard.io/injected annotation says
-		// the same).
-		h.Log.LogAttrs(context.Background(), slog.LevelInfo, "injected pull secrets", slog.String("kind", d.Kind), slog.String("namespace", d.Namespace), slog.String("name", d.Name),
-			slog.String("uid", string(req.UID)), slog.String("secrets", strings.Join(injected(d), ",")), slog.String("images", outcomes(d)))
+		// the same). Worded only when logged: every patched pod passes here.
+		if h.Log.Enabled(context.Background(), slog.LevelInfo) {
+			h.Log.LogAttrs(context.Background(), slog.LevelInfo, "injected pull secrets", slog.String("kind", d.Kind), slog.String("namespace", d.Namespace), slog.String("name", d.Name),
+				slog.String("uid", string(req.UID)), slog.String("secrets", strings.Join(injected(d), ",")), slog.String("images", outcomes(d)))
+		}
 	}
 	if len(failed)+len(undecided) > 0 {
 		result = resultWarned
@@ -235,15 +240,6 @@ func (h *Handler) excluded(ns string) bool {
 		}
 	}
 	return false
-}
-
-var jsonPatch = admissionv1.PatchTypeJSONPatch
-
-// encodePatch writes the decision's JSON patch once, with JSON v2: handing controller-runtime
-// the operations (admission.Patched) has Response.Complete marshal them through
-// encoding/json's reflection on every review, a fifth of what pullguard adds to one.
-func encodePatch(ops []decision.PatchOp) ([]byte, error) {
-	return jsonv2.Marshal(ops, jsonv2.Deterministic(true))
 }
 
 // outcomes summarises a decision for logs: container=outcome, comma-separated, no image

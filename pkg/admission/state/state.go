@@ -66,6 +66,7 @@ type State struct {
 	log      *slog.Logger
 	secrets  *secretStore
 	accounts corelisters.ServiceAccountLister
+	saStore  cache.Indexer // the accounts' store, read by key (serviceAccounts)
 	spaces   corelisters.NamespaceLister
 
 	// dockercfg wakes reviews waiting for an account's dockercfg secret (dockercfg.go).
@@ -129,6 +130,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
 	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
+	s.saStore = accounts.Core().V1().ServiceAccounts().Informer().GetIndexer()
 	s.dockercfg = watchDockercfg(accounts.Core().V1().ServiceAccounts().Informer())
 	s.synced = append(s.synced, accounts.Core().V1().ServiceAccounts().Informer().HasSynced)
 	s.named = append(s.named, namedSync{"serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer().HasSynced})
@@ -200,7 +202,7 @@ func (s *State) Facts(ns string) *decision.Facts {
 	return &decision.Facts{
 		Namespace:             ns,
 		Secrets:               s.secrets.index(ns),
-		ServiceAccounts:       serviceAccounts{s.accounts.ServiceAccounts(ns)},
+		ServiceAccounts:       serviceAccounts{s.saStore, ns},
 		Node:                  s.node.Load(),
 		NodeAuthFile:          s.nodeAuthFile.Load(),
 		NodeSecrets:           s.nodeSecrets,
@@ -224,13 +226,21 @@ func (s *State) Policy(ns string) decision.Policy {
 // CachedPullSecrets returns how many pull secrets are cached.
 func (s *State) CachedPullSecrets() int { return s.secrets.len() }
 
+// serviceAccounts reads one namespace's accounts from the store by key: the lister's Get
+// builds a NotFound error for an account not there, on every review of a namespace whose
+// pods name one that does not exist (yet).
 type serviceAccounts struct {
-	lister corelisters.ServiceAccountNamespaceLister
+	store cache.Indexer
+	ns    string
 }
 
 func (a serviceAccounts) ServiceAccount(name string) (*corev1.ServiceAccount, bool) {
-	sa, err := a.lister.Get(name)
-	return sa, err == nil
+	obj, ok, err := a.store.GetByKey(a.ns + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	sa, ok := obj.(*corev1.ServiceAccount)
+	return sa, ok
 }
 
 // secretChanged rebuilds the node credentials when one of their secrets changes.

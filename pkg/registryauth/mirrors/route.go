@@ -3,6 +3,7 @@ package mirrors
 import (
 	"fmt"
 
+	"github.com/pullguard/pullguard/internal/memo"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
@@ -61,11 +62,17 @@ type Source struct {
 const DefaultHost = "_default"
 
 // Config is the node's mirror configuration, for one runtime. The zero value (and nil)
-// mirrors nothing.
+// mirrors nothing. Do not change a Config once MirroredRoute has been asked: it memoizes
+// its answers.
 type Config struct {
 	Runtime Runtime
 	Sources []Source
+
+	routes memo.Memo[*Route] // MirroredRoute by reference as written
 }
+
+// routeMemoSize bounds a Config's memo of routes.
+const routeMemoSize = 4096
 
 // Endpoint is one place the runtime tries for an image, in the runtime's order.
 type Endpoint struct {
@@ -148,6 +155,27 @@ func (c *Config) Route(img registryauth.Image) Route {
 		return direct(img)
 	}
 	return r
+}
+
+// MirroredRoute is Route for the webhook, which asks it for every image of every pod: the
+// route when the configuration changes where img is pulled from, nil when it does not. Its
+// answers are memoized by the reference as written, so the Route is shared: read it, never
+// change it.
+func (c *Config) MirroredRoute(img registryauth.Image) *Route {
+	if c == nil || len(c.Sources) == 0 {
+		return nil
+	}
+	if r, ok := c.routes.Get(img.Ref); ok {
+		return r
+	}
+	var route *Route
+	if c.Matches(img) {
+		if r := c.Route(img); r.Mirrored() {
+			route = &r
+		}
+	}
+	c.routes.Put(img.Ref, route, routeMemoSize)
+	return route
 }
 
 func direct(img registryauth.Image) Route {

@@ -339,10 +339,28 @@ insecure = true
 			if got, _ := describe(r); strings.Join(got, "\n") != tt.want {
 				t.Errorf("endpoints:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
 			}
+			// MirroredRoute is Route when it mirrors, nil when not; asked again it
+			// answers from its memo, the same Route.
+			first := tt.config.MirroredRoute(img)
+			if (first != nil) != tt.mirrored {
+				t.Fatalf("MirroredRoute = %+v, want mirrored %v", first, tt.mirrored)
+			}
+			if first != nil {
+				if got, _ := describe(*first); strings.Join(got, "\n") != tt.want {
+					t.Errorf("MirroredRoute endpoints:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+				}
+			}
+			if again := tt.config.MirroredRoute(img); again != first {
+				t.Errorf("MirroredRoute asked again = %p, want the memoized %p", again, first)
+			}
 		})
 	}
 	img := parse(t, "quay.io/a/b:1")
 	if n := testing.AllocsPerRun(100, func() { parent.Matches(img) }); n != 0 {
 		t.Errorf("Matches allocates %v times for an image no entry matches", n)
+	}
+	mirrored := parse(t, S+"/other/a:1")
+	if n := testing.AllocsPerRun(100, func() { parent.MirroredRoute(mirrored) }); n != 0 {
+		t.Errorf("MirroredRoute allocates %v times for a memoized route", n)
 	}
 }
