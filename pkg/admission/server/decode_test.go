@@ -66,3 +66,33 @@ spec:
 		t.Fatal("a malformed pod must not decode")
 	}
 }
+
+// TestDecodePodReusedKeepsNothing: a Pod handed back for reuse gives the next review
+// nothing of the last one: not its containers, service account, secrets or annotations.
+func TestDecodePodReusedKeepsNothing(t *testing.T) {
+	first := `{"metadata":{"name":"a","namespace":"ns","annotations":{"x":"y"}},"spec":{"serviceAccountName":"builder",` +
+		`"imagePullSecrets":[{"name":"s"}],"initContainers":[{"name":"i","image":"init:1"}],` +
+		`"containers":[{"name":"c1","image":"one:1","imagePullPolicy":"Never"},{"name":"c2","image":"two:1"},{"name":"c3","image":"three:1"}],` +
+		`"volumes":[{"name":"m","image":{"reference":"model:1"}}]}}`
+	second := `{"metadata":{"generateName":"b-"},"spec":{"containers":[{"name":"only","image":"four:1"}]}}`
+	pod, err := decodePod([]byte(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	releasePod(pod)
+	for range 3 { // sync.Pool may hand out a fresh Pod; a few rounds reuse one
+		reused, err := decodePod([]byte(second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := corev1.Pod{}
+		want.GenerateName = "b-"
+		want.Spec.Containers = []corev1.Container{{Name: "only", Image: "four:1"}}
+		got, _ := json.Marshal(reused)
+		wantJSON, _ := json.Marshal(want)
+		if string(got) != string(wantJSON) {
+			t.Fatalf("reused pod\n%s\nwant\n%s", got, wantJSON)
+		}
+		releasePod(reused)
+	}
+}

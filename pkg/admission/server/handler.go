@@ -77,7 +77,11 @@ func (h *Handler) review(ctx context.Context, req admission.Request) (admission.
 	}
 	var err error
 	if _, isPod := obj.(*corev1.Pod); isPod {
-		obj, err = decodePod(req.Object.Raw)
+		var pod *corev1.Pod
+		if pod, err = decodePod(req.Object.Raw); err == nil {
+			obj = pod
+			defer releasePod(pod) // after respond: the response holds nothing of it
+		}
 	} else {
 		err = json.Unmarshal(req.Object.Raw, obj)
 	}
