@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
@@ -102,6 +103,11 @@ type nodeAuthSecret struct {
 	file    *registryauth.PullSecret
 }
 
+// unindexed is the indexers of the account and namespace informers: none. Reviews read
+// both by key, never list a namespace's, and the informers' default namespace index holds
+// a set of keys per namespace, tens of thousands on an OpenShift cluster.
+var unindexed = cache.Indexers{}
+
 // New sets up the informers; Start runs them.
 func New(client kubernetes.Interface, opts Options) (*State, error) {
 	if opts.FileRecheck <= 0 {
@@ -129,6 +135,9 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	}
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
+	accounts.InformerFor(&corev1.ServiceAccount{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewServiceAccountInformer(c, metav1.NamespaceAll, resync, unindexed)
+	})
 	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
 	s.saStore = accounts.Core().V1().ServiceAccounts().Informer().GetIndexer()
 	s.dockercfg = watchDockercfg(accounts.Core().V1().ServiceAccounts().Informer())
@@ -137,6 +146,9 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	s.syncErrs.recordInformer("serviceaccounts", accounts.Core().V1().ServiceAccounts().Informer())
 
 	spaces := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripNamespace))
+	spaces.InformerFor(&corev1.Namespace{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewNamespaceInformer(c, resync, unindexed)
+	})
 	s.spaces = spaces.Core().V1().Namespaces().Lister()
 	s.synced = append(s.synced, spaces.Core().V1().Namespaces().Informer().HasSynced)
 	s.named = append(s.named, namedSync{"namespaces", spaces.Core().V1().Namespaces().Informer().HasSynced})

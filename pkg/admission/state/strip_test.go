@@ -31,15 +31,28 @@ func TestStrip(t *testing.T) {
 		in    any
 		want  any
 	}{
-		{"service account keeps pull secrets, mountable secrets, the enforce annotation and its dockercfg secret's name", stripServiceAccount,
+		{"service account keeps pull secrets, mountable secrets' names, the enforce annotation and its dockercfg secret's name", stripServiceAccount,
+			&corev1.ServiceAccount{ObjectMeta: meta, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "other"}}, Secrets: []corev1.ObjectReference{{Name: "token", Kind: "Secret", UID: "u2"}}},
+			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true", decision.PullSecretRefAnnotation: "builder-dockercfg-x"}),
+				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "other"}}, Secrets: []corev1.ObjectReference{{Name: "token"}}}},
+		{"the dockercfg annotation is dropped where the account's list names that secret", stripServiceAccount,
 			&corev1.ServiceAccount{ObjectMeta: meta, ImagePullSecrets: pull, Secrets: mountable},
-			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true", decision.PullSecretRefAnnotation: "builder-dockercfg-x"}), ImagePullSecrets: pull, Secrets: mountable}},
+			&corev1.ServiceAccount{ObjectMeta: withAnnotations(kept, map[string]string{decision.EnforceMountableAnnotation: "true"}), ImagePullSecrets: pull, Secrets: mountable}},
+		{"and the account then needs no annotations at all", stripServiceAccount,
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder", Annotations: map[string]string{decision.PullSecretRefAnnotation: "builder-dockercfg-x"}}, Secrets: mountable},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder"}, Secrets: mountable}},
+		{"the annotation stays where it names another secret than the list", stripServiceAccount,
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder", Annotations: map[string]string{decision.PullSecretRefAnnotation: "builder-dockercfg-new"}}, ImagePullSecrets: pull},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder", Annotations: map[string]string{decision.PullSecretRefAnnotation: "builder-dockercfg-new"}}, ImagePullSecrets: pull}},
 		{"service account without the annotation has none", stripServiceAccount,
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Annotations: map[string]string{"x": "y"}}},
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}},
-		{"namespace keeps its labels only", stripNamespace,
-			&corev1.Namespace{ObjectMeta: meta, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}},
-			&corev1.Namespace{ObjectMeta: withLabels(kept, map[string]string{"team": "a"})}},
+		{"namespace keeps pullguard's labels only", stripNamespace,
+			&corev1.Namespace{ObjectMeta: withLabels(meta, map[string]string{"team": "a", decision.ModeLabel: "warn", decision.FailurePolicyLabel: "closed"}), Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}},
+			&corev1.Namespace{ObjectMeta: withLabels(kept, map[string]string{decision.ModeLabel: "warn", decision.FailurePolicyLabel: "closed"})}},
+		{"namespace without them has no labels", stripNamespace,
+			&corev1.Namespace{ObjectMeta: meta},
+			&corev1.Namespace{ObjectMeta: kept}},
 		{"anything else passes through", stripServiceAccount, "tombstone", "tombstone"},
 	}
 	for _, tt := range tests {
