@@ -25,22 +25,17 @@ var podKind = (*corev1.Pod)(nil)
 // value goes through JSON v2's Marshal.
 func encodePatch(ops []decision.PatchOp) ([]byte, error) {
 	w := patchWriter{b: make([]byte, 0, 64+96*len(ops))}
-	w.raw("[")
-	for i, op := range ops {
-		if i > 0 {
-			w.raw(",")
-		}
+	w.list("[", "]", len(ops), func(i int) {
 		w.raw(`{"op":`)
-		w.quote(op.Op)
+		w.quote(ops[i].Op)
 		w.raw(`,"path":`)
-		w.quote(op.Path)
-		if op.Value != nil {
+		w.quote(ops[i].Path)
+		if ops[i].Value != nil {
 			w.raw(`,"value":`)
-			w.value(op.Value)
+			w.value(ops[i].Value)
 		}
 		w.raw("}")
-	}
-	w.raw("]")
+	})
 	return w.b, w.err
 }
 
@@ -59,6 +54,18 @@ func (w *patchWriter) quote(s string) {
 	}
 }
 
+// list writes n items between open and close, comma-separated.
+func (w *patchWriter) list(open, close string, n int, item func(i int)) {
+	w.raw(open)
+	for i := range n {
+		if i > 0 {
+			w.raw(",")
+		}
+		item(i)
+	}
+	w.raw(close)
+}
+
 func (w *patchWriter) value(v any) {
 	switch v := v.(type) {
 	case string:
@@ -66,30 +73,18 @@ func (w *patchWriter) value(v any) {
 	case corev1.LocalObjectReference:
 		w.reference(v)
 	case []corev1.LocalObjectReference:
-		w.raw("[")
-		for i, ref := range v {
-			if i > 0 {
-				w.raw(",")
-			}
-			w.reference(ref)
-		}
-		w.raw("]")
+		w.list("[", "]", len(v), func(i int) { w.reference(v[i]) })
 	case map[string]string:
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		w.raw("{")
-		for i, k := range keys {
-			if i > 0 {
-				w.raw(",")
-			}
-			w.quote(k)
+		w.list("{", "}", len(keys), func(i int) {
+			w.quote(keys[i])
 			w.raw(":")
-			w.quote(v[k])
-		}
-		w.raw("}")
+			w.quote(v[keys[i]])
+		})
 	default:
 		raw, err := jsonv2.Marshal(v, jsonv2.Deterministic(true))
 		if err != nil && w.err == nil {
