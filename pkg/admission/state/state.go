@@ -103,11 +103,6 @@ type nodeAuthSecret struct {
 	file    *registryauth.PullSecret
 }
 
-// unindexed is the indexers of the account and namespace informers: none. Reviews read
-// both by key, never list a namespace's, and the informers' default namespace index holds
-// a set of keys per namespace, tens of thousands on an OpenShift cluster.
-var unindexed = cache.Indexers{}
-
 // New sets up the informers; Start runs them.
 func New(client kubernetes.Interface, opts Options) (*State, error) {
 	if opts.FileRecheck <= 0 {
@@ -135,8 +130,11 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 	}
 
 	accounts := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripServiceAccount))
+	// The account and namespace informers have no indexers: reviews read both by key and
+	// never list a namespace's, and the default namespace index holds a set of keys per
+	// namespace, tens of thousands on an OpenShift cluster.
 	accounts.InformerFor(&corev1.ServiceAccount{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewServiceAccountInformer(c, metav1.NamespaceAll, resync, unindexed)
+		return coreinformers.NewServiceAccountInformer(c, metav1.NamespaceAll, resync, cache.Indexers{})
 	})
 	s.accounts = accounts.Core().V1().ServiceAccounts().Lister()
 	s.saStore = accounts.Core().V1().ServiceAccounts().Informer().GetIndexer()
@@ -147,7 +145,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 
 	spaces := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripNamespace))
 	spaces.InformerFor(&corev1.Namespace{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewNamespaceInformer(c, resync, unindexed)
+		return coreinformers.NewNamespaceInformer(c, resync, cache.Indexers{})
 	})
 	s.spaces = spaces.Core().V1().Namespaces().Lister()
 	s.synced = append(s.synced, spaces.Core().V1().Namespaces().Informer().HasSynced)

@@ -159,8 +159,8 @@ func (c *Config) Route(img registryauth.Image) Route {
 
 // MirroredRoute is Route for the webhook, which asks it for every image of every pod: the
 // route when the configuration changes where img is pulled from, nil when it does not. Its
-// answers are memoized by the reference as written, so the Route is shared: read it, never
-// change it.
+// answers are memoized by the reference as written (img as ParseImage returns it for that
+// reference), so the Route is shared: read it, never change it.
 func (c *Config) MirroredRoute(img registryauth.Image) *Route {
 	if c == nil || len(c.Sources) == 0 {
 		return nil
