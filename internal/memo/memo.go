@@ -43,3 +43,7 @@ func (c *Memo[V]) Put(key string, v V, limit int64) {
 		c.size.Add(1)
 	}
 }
+
+// Len returns the number of entries memoized since the memo last started afresh (while
+// Puts run concurrently, a count that may lag by a few).
+func (c *Memo[V]) Len() int64 { return c.size.Load() }

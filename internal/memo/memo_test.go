@@ -7,11 +7,14 @@ import (
 
 func TestMemo(t *testing.T) {
 	var m Memo[int]
-	if _, ok := m.Get("a"); ok {
+	if _, ok := m.Get("a"); ok || m.Len() != 0 {
 		t.Fatal("the zero Memo has an entry")
 	}
 	m.Put("a", 1, 3)
 	m.Put("a", 2, 3) // the first answer stays
+	if n := m.Len(); n != 1 {
+		t.Fatalf("Len = %d after one key, want 1", n)
+	}
 	if v, ok := m.Get("a"); !ok || v != 1 {
 		t.Fatalf("Get(a) = %v, %v; want 1, true", v, ok)
 	}
@@ -25,12 +28,12 @@ func TestMemo(t *testing.T) {
 	if _, ok := m.Get("a"); ok {
 		t.Error("a survived a full memo")
 	}
-	if v, ok := m.Get("d"); !ok || v != 4 {
-		t.Fatalf("Get(d) = %v, %v; want 4, true", v, ok)
+	if v, ok := m.Get("d"); !ok || v != 4 || m.Len() != 1 {
+		t.Fatalf("Get(d) = %v, %v, Len %d; want 4, true, 1", v, ok, m.Len())
 	}
 	for i := range 100 {
 		m.Put(strconv.Itoa(i), i, 3)
-		if n := m.size.Load(); n > 3 {
+		if n := m.Len(); n > 3 {
 			t.Fatalf("size %d over the limit 3", n)
 		}
 	}

@@ -3,8 +3,8 @@ package registryauth
 import (
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/pullguard/pullguard/internal/memo"
 )
 
 // SecretIndex holds a namespace's pull secrets, ready to answer which of them could give the
@@ -19,8 +19,7 @@ type SecretIndex struct {
 	// candidates memoizes Candidates by image name: a namespace's pods pull the same few
 	// images again and again, and the index never changes once built. Bounded in entries
 	// and in matches per entry, so hostile namespaces cannot grow it.
-	candidates sync.Map // image name -> []Match
-	memoized   atomic.Int32
+	candidates memo.Memo[[]Match]
 }
 
 // Bounds of the Candidates memo of one index: at most memoEntries image names, each with at
@@ -95,18 +94,16 @@ func (x *SecretIndex) Candidates(img Image) []Match {
 		return nil
 	}
 	// Matching reads only the image's name (host, port, path), never its tag or digest.
-	if v, ok := x.candidates.Load(img.Name); ok {
-		return v.([]Match)
+	if out, ok := x.candidates.Get(img.Name); ok {
+		return out
 	}
 	direct := x.keyring.Lookup(img)
 	if len(direct) > 0 && !direct[0].Fallback && img.OnDockerHub() {
 		direct = append(direct, x.keyring.fallback(img)...)
 	}
 	out := firstPerSecret(direct)
-	if len(out) <= memoMatches && x.memoized.Load() < memoEntries {
-		if _, loaded := x.candidates.LoadOrStore(img.Name, out); !loaded {
-			x.memoized.Add(1)
-		}
+	if len(out) <= memoMatches {
+		x.candidates.Put(img.Name, out, memoEntries)
 	}
 	return out
 }

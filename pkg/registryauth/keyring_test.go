@@ -172,7 +172,7 @@ func TestSecretIndexCandidates(t *testing.T) {
 			}
 		}
 	}
-	if n := x.memoized.Load(); n != int32(len(tests)) {
+	if n := x.candidates.Len(); n != int64(len(tests)) {
 		t.Errorf("%d image names memoized, want %d", n, len(tests))
 	}
 	if x.Len() != 5 {
@@ -273,7 +273,7 @@ func TestCandidatesMemoBounded(t *testing.T) {
 	if got := x.Candidates(image(t, "quay.io/acme/app")); len(got) != memoMatches+1 {
 		t.Fatalf("%d candidates, want %d", len(got), memoMatches+1)
 	}
-	if n := x.memoized.Load(); n != 0 {
+	if n := x.candidates.Len(); n != 0 {
 		t.Errorf("a list of %d matches was memoized", memoMatches+1)
 	}
 	y := NewSecretIndex([]*PullSecret{secret(t, "one", "quay.io")})
@@ -281,8 +281,11 @@ func TestCandidatesMemoBounded(t *testing.T) {
 		if got := y.Candidates(image(t, fmt.Sprintf("quay.io/team-%d/app", i))); len(got) != 1 {
 			t.Fatalf("image %d: %d candidates", i, len(got))
 		}
+		if n := y.candidates.Len(); n > memoEntries {
+			t.Fatalf("%d image names memoized, over the bound %d", n, memoEntries)
+		}
 	}
-	if n := y.memoized.Load(); n != memoEntries {
+	if n := y.candidates.Len(); n != memoEntries {
 		t.Errorf("%d image names memoized, want the bound %d", n, memoEntries)
 	}
 }
