@@ -145,6 +145,32 @@ func (c *Config) Route(img registryauth.Image) Route {
 	if !c.Matches(img) {
 		return direct(img)
 	}
+	return c.matchedRoute(img)
+}
+
+// MirroredRoute is Route for the webhook, which asks it for every image of every pod: the
+// route when the configuration changes where img is pulled from, nil when it does not. Its
+// answers are memoized by the reference as written (img as ParseImage returns it for that
+// reference), so the Route is shared: read it, never change it.
+func (c *Config) MirroredRoute(img registryauth.Image) *Route {
+	// Most images match no entry: Matches answers them without allocating, and they take
+	// no room in the memo.
+	if !c.Matches(img) {
+		return nil
+	}
+	if r, ok := c.routes.Get(img.Ref); ok {
+		return r
+	}
+	var route *Route
+	if r := c.matchedRoute(img); r.Mirrored() {
+		route = &r
+	}
+	c.routes.Put(img.Ref, route, routeMemoSize)
+	return route
+}
+
+// matchedRoute is Route for an image that Matches.
+func (c *Config) matchedRoute(img registryauth.Image) Route {
 	var r Route
 	if c.Runtime == CRIO {
 		r = c.routeCRIO(img)
@@ -155,27 +181,6 @@ func (c *Config) Route(img registryauth.Image) Route {
 		return direct(img)
 	}
 	return r
-}
-
-// MirroredRoute is Route for the webhook, which asks it for every image of every pod: the
-// route when the configuration changes where img is pulled from, nil when it does not. Its
-// answers are memoized by the reference as written (img as ParseImage returns it for that
-// reference), so the Route is shared: read it, never change it.
-func (c *Config) MirroredRoute(img registryauth.Image) *Route {
-	if c == nil || len(c.Sources) == 0 {
-		return nil
-	}
-	if r, ok := c.routes.Get(img.Ref); ok {
-		return r
-	}
-	var route *Route
-	if c.Matches(img) {
-		if r := c.Route(img); r.Mirrored() {
-			route = &r
-		}
-	}
-	c.routes.Put(img.Ref, route, routeMemoSize)
-	return route
 }
 
 func direct(img registryauth.Image) Route {

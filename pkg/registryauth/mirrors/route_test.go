@@ -359,6 +359,13 @@ insecure = true
 	if n := testing.AllocsPerRun(100, func() { parent.Matches(img) }); n != 0 {
 		t.Errorf("Matches allocates %v times for an image no entry matches", n)
 	}
+	before := parent.routes.Len()
+	if n := testing.AllocsPerRun(100, func() { parent.MirroredRoute(img) }); n != 0 {
+		t.Errorf("MirroredRoute allocates %v times for an image no entry matches", n)
+	}
+	if n := parent.routes.Len(); n != before {
+		t.Errorf("an image no entry matches took room in the memo: %d routes memoized, want %d", n, before)
+	}
 	mirrored := parse(t, S+"/other/a:1")
 	if n := testing.AllocsPerRun(100, func() { parent.MirroredRoute(mirrored) }); n != 0 {
 		t.Errorf("MirroredRoute allocates %v times for a memoized route", n)
