@@ -225,8 +225,8 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 	for _, obj := range objs {
 		ns := namespaceOf(obj, o.Namespace)
 		switch v := obj.Value.(type) {
-		case *mirrorSetObject:
-			w.addMirrorSet(v)
+		case *mirrors.MirrorSet:
+			w.addMirrorSet(*v)
 		case *corev1.Secret:
 			w.addSecret(ns, v)
 		case *corev1.ServiceAccount:

@@ -34,7 +34,7 @@ type world struct {
 	review   *access.Reviewer
 	// mirrorSets are the cluster's and the input's; mirrors is the configuration built
 	// from them and the node's files (mirrors.go).
-	mirrorSets []*mirrorSetObject
+	mirrorSets []mirrors.MirrorSet
 	mirrors    *mirrors.Config
 
 	indexes map[string]*registryauth.SecretIndex

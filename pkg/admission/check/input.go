@@ -15,6 +15,7 @@ import (
 
 	"github.com/pullguard/pullguard/pkg/admission/manifest"
 	"github.com/pullguard/pullguard/pkg/admission/state"
+	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
 // stdinName is what cli-runtime's builder calls standard input in its errors.
@@ -138,18 +139,10 @@ func mirrorSetsIn(source string, raw []byte) ([]manifest.Object, error) {
 		if !state.IsMirrorSetKind(tm.APIVersion, tm.Kind) {
 			return nil, nil
 		}
-		var named struct {
-			Metadata struct{ Name string } `json:"metadata"`
-		}
-		m := &mirrorSetObject{kind: tm.Kind}
-		err := json.Unmarshal(raw, &named)
-		if err == nil {
-			err = json.Unmarshal(raw, &m.set)
-		}
-		if err != nil {
+		m := new(mirrors.MirrorSet)
+		if err := json.Unmarshal(raw, m); err != nil {
 			return nil, &manifest.Error{Source: source, Item: item, Err: fmt.Errorf("%s: %w", tm.Kind, err)}
 		}
-		m.name = named.Metadata.Name
 		return &manifest.Object{Source: source, Item: item, Kind: tm.Kind, Value: m}, nil
 	}
 	if !strings.HasSuffix(doc.Kind, "List") {

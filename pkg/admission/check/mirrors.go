@@ -1,12 +1,10 @@
 package check
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,18 +15,12 @@ import (
 	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
 )
 
-// mirrorSetObject is a mirror set read from the input or the cluster. Its kind and name
-// identify it: one in the input replaces the cluster's of the same kind and name.
-type mirrorSetObject struct {
-	kind, name string
-	set        mirrors.MirrorSet
-}
-
-func (m *mirrorSetObject) key() string { return m.kind + "/" + m.name }
-
-// addMirrorSet records a mirror set; a later one of the same kind and name replaces it.
-func (w *world) addMirrorSet(m *mirrorSetObject) {
-	if i := slices.IndexFunc(w.mirrorSets, func(have *mirrorSetObject) bool { return have.key() == m.key() }); i >= 0 {
+// addMirrorSet records a mirror set read from the input or the cluster; a later one of the
+// same kind and name replaces it (the input's over the cluster's).
+func (w *world) addMirrorSet(m mirrors.MirrorSet) {
+	if i := slices.IndexFunc(w.mirrorSets, func(have mirrors.MirrorSet) bool {
+		return have.Kind == m.Kind && have.Metadata.Name == m.Metadata.Name
+	}); i >= 0 {
 		w.mirrorSets[i] = m
 		return
 	}
@@ -47,27 +39,14 @@ func (w *world) buildMirrors(o Options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Name order within a kind, as serve lists them.
-	ordered := slices.Clone(w.mirrorSets)
-	slices.SortStableFunc(ordered, func(a, b *mirrorSetObject) int {
-		return cmp.Or(cmp.Compare(kindRank(a.kind), kindRank(b.kind)), strings.Compare(a.name, b.name))
-	})
-	sets := make([]mirrors.MirrorSet, len(ordered))
-	for i, m := range ordered {
-		sets[i] = m.set
+	// The note names the first set read; state.MirrorConfig orders the sets itself.
+	if sets := w.mirrorSets; len(sets) > 0 && files.Runtime != mirrors.CRIO {
+		fmt.Fprintf(stderr, "note: %d mirror sets (%s/%s ...) are not used: OpenShift's CRI-O nodes follow them, containerd does not; give --runtime=crio\n", len(sets), sets[0].Kind, sets[0].Metadata.Name)
 	}
-	if len(sets) > 0 && files.Runtime != mirrors.CRIO {
-		fmt.Fprintf(stderr, "note: %d mirror sets (%s ...) are not used: OpenShift's CRI-O nodes follow them, containerd does not; give --runtime=crio\n", len(sets), ordered[0].key())
-	}
-	if w.mirrors, err = state.MirrorConfig(files.Runtime, sources, sets); err != nil {
+	if w.mirrors, err = state.MirrorConfig(files.Runtime, sources, w.mirrorSets); err != nil {
 		fmt.Fprintf(stderr, "note: the mirror sets are not used: %v\n", err)
 	}
 	return nil
-}
-
-// kindRank orders the kinds as state.MirrorSetKinds lists them (serve's order).
-func kindRank(kind string) int {
-	return slices.IndexFunc(state.MirrorSetKinds, func(k state.MirrorSetKind) bool { return k.Kind == kind })
 }
 
 // loadClusterMirrorSets reads the mirror sets of the kinds the cluster serves. One the user
@@ -106,7 +85,7 @@ func (w *world) loadClusterMirrorSets(ctx context.Context, g genericclioptions.R
 			if err != nil {
 				return fmt.Errorf("--cluster: %w", err)
 			}
-			w.addMirrorSet(&mirrorSetObject{kind: k.Kind, name: list.Items[i].GetName(), set: set})
+			w.addMirrorSet(set)
 		}
 	}
 	return nil

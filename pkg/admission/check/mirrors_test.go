@@ -57,12 +57,12 @@ spec:
 	}
 	w := newWorld(nil)
 	// The cluster's ubi-mirror, replaced by the input's.
-	w.addMirrorSet(&mirrorSetObject{kind: mirrors.KindImageDigestMirrorSet, name: "ubi-mirror"})
+	w.addMirrorSet(mirrors.MirrorSet{Kind: mirrors.KindImageDigestMirrorSet, Metadata: mirrors.MirrorSetMeta{Name: "ubi-mirror"}})
 	var kinds []string
 	for _, obj := range objs {
-		if m, ok := obj.Value.(*mirrorSetObject); ok {
-			kinds = append(kinds, m.key())
-			w.addMirrorSet(m)
+		if m, ok := obj.Value.(*mirrors.MirrorSet); ok {
+			kinds = append(kinds, m.Kind+"/"+m.Metadata.Name)
+			w.addMirrorSet(*m)
 		}
 	}
 	if want := []string{"ImageDigestMirrorSet/ubi-mirror", "ImageTagMirrorSet/quay-tags"}; !slices.Equal(kinds, want) {
