@@ -189,14 +189,7 @@ func (r *podResolver) chooseMirrored(pi *podImage, trying []option) {
 func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []registryauth.Match, options []option, provider registryauth.CredentialProvider, byProvider bool) ImageDecision {
 	route, img := pi.route, pi.img
 	if len(options) > 0 || byProvider {
-		id.Candidates = candidateNames(options, provider, byProvider)
-		if len(podMs) > 0 && r.injected(podMs[0].Secret) && len(pi.offers) > 0 {
-			id.Candidates = append(names(pi.offers), nodeNames(options)...)
-			if byProvider {
-				id.Candidates = append(id.Candidates, providerName(provider))
-			}
-		}
-		id.Secret = id.Candidates[0] // the kubelet's first choice, until an endpoint says otherwise
+		r.candidates(&id, pi, podMs, options, provider, byProvider)
 	}
 	if route.Err != nil || len(route.Endpoints) == 0 {
 		id.Outcome = Rejected

@@ -552,3 +552,23 @@ func TestMirrorEndpointsJSON(t *testing.T) {
 		t.Errorf("JSON:\n%s\nwant it to contain\n%s", out, want)
 	}
 }
+
+// TestMirroredRejectedNamesPodSecret: an image with no endpoint is rejected naming the
+// secret the kubelet would send, the one injected for another image of the pod, not a
+// namespace offer that is not on the pod (as an unmirrored image does).
+func TestMirroredRejectedNamesPodSecret(t *testing.T) {
+	f := &Facts{
+		Namespace: "team-a", ServiceAccountApplied: true,
+		Mirrors: crioSets(idmsSet("ubi-mirror", srcHost+"/ubi9", mirrors.NeverContactSource, mirHost+"/ubi9")),
+		Secrets: index([]ns{{name: "a-ubi9", keys: []string{srcHost + "/ubi9"}}, {name: "b-host", keys: []string{srcHost}}}),
+	}
+	// The unmirrored image gets b-host, the only secret for it; the tag through digest-only
+	// mirrors has no endpoint, and the kubelet would send it b-host first.
+	d := Pod(verifyPod(nil, srcHost+"/other/app:1", byTag), f)
+	if got, want := summary(d), []string{"injected:b-host", "rejected:b-host"}; !slices.Equal(got, want) {
+		t.Errorf("outcome = %q, want %q\n%s", got, want, messages(d))
+	}
+	if got, want := d.Images[1].Candidates, []string{"a-ubi9", "b-host"}; !slices.Equal(got, want) {
+		t.Errorf("candidates = %q, want %q", got, want)
+	}
+}

@@ -332,14 +332,7 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 	case len(podMs) > 0:
 		id.Outcome = Covered
 	}
-	id.Candidates = candidateNames(options, provider, byProvider)
-	id.Secret = id.Candidates[0] // the kubelet's first choice, until the registry says otherwise
-	if id.Outcome == Injected && len(pi.offers) > 0 {
-		id.Candidates = append(names(pi.offers), nodeNames(options)...)
-		if byProvider {
-			id.Candidates = append(id.Candidates, providerName(provider))
-		}
-	}
+	r.candidates(&id, pi, podMs, options, provider, byProvider)
 	var answers []tried
 	if len(options) > 0 {
 		var i int
@@ -372,6 +365,20 @@ func (r *podResolver) resolve(pi *podImage, final *registryauth.Keyring) ImageDe
 		id.Message += fmt.Sprintf("; pull secret %q would be attached unverified", id.Secret)
 	}
 	return id
+}
+
+// candidates sets the credentials the kubelet tries for an image, in its order, and its
+// first choice as the image's secret, until the registry says otherwise. When that choice
+// was injected, the candidates are the namespace's offers instead of the pod's secrets.
+func (r *podResolver) candidates(id *ImageDecision, pi *podImage, podMs []registryauth.Match, options []option, provider registryauth.CredentialProvider, byProvider bool) {
+	id.Candidates = candidateNames(options, provider, byProvider)
+	id.Secret = id.Candidates[0]
+	if len(podMs) > 0 && r.injected(podMs[0].Secret) && len(pi.offers) > 0 {
+		id.Candidates = append(names(pi.offers), nodeNames(options)...)
+		if byProvider {
+			id.Candidates = append(id.Candidates, providerName(provider))
+		}
+	}
 }
 
 // uncredentialed decides an image for which the final pod holds no credential: every offer
