@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -30,12 +29,13 @@ func ParseAuthFile(name string, raw []byte) *PullSecret {
 	entries := make([]Entry, 0, len(file.Auths))
 	var bad []string
 	for key, e := range file.Auths {
+		k := ParseKey(key)
 		cred := &noCredential
 		if e.Auth != "" {
 			decoded, err := base64.StdEncoding.DecodeString(e.Auth)
 			switch {
 			case err != nil:
-				bad = append(bad, ParseKey(key).Display())
+				bad = append(bad, k.Display())
 				cred = &undecodableAuth
 			default:
 				if user, pass, ok := strings.Cut(string(decoded), ":"); ok {
@@ -43,7 +43,7 @@ func ParseAuthFile(name string, raw []byte) *PullSecret {
 				}
 			}
 		}
-		entries = append(entries, Entry{Key: ParseKey(key), Credential: cred})
+		entries = append(entries, Entry{Key: k, Credential: cred})
 	}
 	s := withEntries(&PullSecret{Name: name}, entries)
 	if len(bad) > 0 {
@@ -69,25 +69,13 @@ func ParseSecretAuthFile[T ~string](name string, typ T, data map[string][]byte) 
 			return ParseAuthFile(name, wrapped)
 		}
 	}
-	// Whatever is wrong, the kubelet's reading says it best.
-	if s := ParseSecret(name, typ, data); s.Err != nil {
-		return s
-	}
-	return malformed(name, ErrBadJSON, "")
+	// Another type or a missing key: the kubelet's reading says it best.
+	return ParseSecret(name, typ, data)
 }
 
 // undecodableAuth is the credential of an auth-file entry whose "auth" is not base64: a
 // lookup that picks it fails.
 var undecodableAuth Credential
-
-func badEntriesDetail(bad []string) string {
-	slices.Sort(bad)
-	detail := "entry " + strings.Join(quoteAll(bad[:min(len(bad), maxBadEntriesNamed)]), ", ")
-	if len(bad) > maxBadEntriesNamed {
-		detail += fmt.Sprintf(" and %d more", len(bad)-maxBadEntriesNamed)
-	}
-	return detail
-}
 
 // AuthFileLookup returns the credential CRI-O reads from the node's auth files for an
 // image when the kubelet sends none for that endpoint: containers/image's
@@ -173,7 +161,7 @@ func authKeyHost(key string) string {
 func normalizeAuthHost(host string) string {
 	switch host {
 	case "docker.io", "registry-1.docker.io":
-		return "index.docker.io"
+		return dockerHubKey
 	}
 	return host
 }

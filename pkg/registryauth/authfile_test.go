@@ -329,7 +329,21 @@ func TestParseSecretAuthFile(t *testing.T) {
 			t.Errorf("%s: the auth file has %q for quay.io, want bob", tt.typ, m.Credential.Username())
 		}
 	}
-	if s := ParseSecretAuthFile("ns/x", "Opaque", map[string][]byte{}); s.Err == nil {
-		t.Error("an Opaque secret read as an auth file")
+	// What is wrong with a secret that is no auth file is what the kubelet's reading says;
+	// a key present but empty is a file that is not JSON.
+	for _, tt := range []struct {
+		typ  string
+		data map[string][]byte
+		want error
+	}{
+		{"Opaque", map[string][]byte{}, ErrUnknownType},
+		{TypeDockerConfigJSON, map[string][]byte{}, ErrMissingData},
+		{TypeDockercfg, map[string][]byte{KeyDockerConfigJSON: []byte("{}")}, ErrMissingData},
+		{TypeDockerConfigJSON, map[string][]byte{KeyDockerConfigJSON: nil}, ErrBadJSON},
+		{TypeDockercfg, map[string][]byte{KeyDockercfg: {}}, ErrBadJSON},
+	} {
+		if s := ParseSecretAuthFile("ns/x", tt.typ, tt.data); s.Err == nil || !errors.Is(s.Err, tt.want) {
+			t.Errorf("%s %v: err %v, want %v", tt.typ, tt.data, s.Err, tt.want)
+		}
 	}
 }

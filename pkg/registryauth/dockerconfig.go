@@ -212,6 +212,17 @@ func entries(cfg map[string]dockerConfigEntry) []Entry {
 // about the secret, and a secret may hold a hundred thousand bad entries.
 const maxBadEntriesNamed = 5
 
+// badEntriesDetail names the bad keys of a secret or file for its error, sorted, at most
+// maxBadEntriesNamed of them.
+func badEntriesDetail(bad []string) string {
+	slices.Sort(bad)
+	detail := "entry " + strings.Join(quoteAll(bad[:min(len(bad), maxBadEntriesNamed)]), ", ")
+	if len(bad) > maxBadEntriesNamed {
+		detail += fmt.Sprintf(" and %d more", len(bad)-maxBadEntriesNamed)
+	}
+	return detail
+}
+
 // decodeFailure classifies a decoding error. For a bad "auth" field it finds which registry
 // key holds it and keeps the keys, so messages can say the secret was meant for a registry.
 func decodeFailure(name string, raw []byte, err error, wrapped bool) *PullSecret {
@@ -232,18 +243,16 @@ func decodeFailure(name string, raw []byte, err error, wrapped bool) *PullSecret
 	var bad []string
 	all := make([]Entry, 0, len(auths))
 	for key, entry := range auths {
-		all = append(all, Entry{Key: ParseKey(key), Credential: &noCredential})
+		k := ParseKey(key)
+		all = append(all, Entry{Key: k, Credential: &noCredential})
 		var e dockerConfigEntry
 		if json.Unmarshal(entry, &e) != nil {
-			bad = append(bad, ParseKey(key).Display())
+			bad = append(bad, k.Display())
 		}
 	}
 	withEntries(s, all)
-	slices.Sort(bad)
-	if len(bad) > maxBadEntriesNamed {
-		s.Err.Detail = fmt.Sprintf("entry %s and %d more", strings.Join(quoteAll(bad[:maxBadEntriesNamed]), ", "), len(bad)-maxBadEntriesNamed)
-	} else if len(bad) > 0 {
-		s.Err.Detail = "entry " + strings.Join(quoteAll(bad), ", ")
+	if len(bad) > 0 {
+		s.Err.Detail = badEntriesDetail(bad)
 	}
 	return s
 }
