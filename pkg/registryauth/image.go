@@ -90,6 +90,19 @@ func (img Image) Reference() string {
 	return img.Tag
 }
 
+// FullReference is the name with the tag and digest that are present
+// ("docker.io/library/nginx:latest"), as containers/image writes a reference.
+func (img Image) FullReference() string {
+	s := img.Name
+	if img.Tag != "" {
+		s += ":" + img.Tag
+	}
+	if img.Digest != "" {
+		s += "@" + img.Digest
+	}
+	return s
+}
+
 // OnDockerHub reports whether the kubelet treats the image as Docker Hub's for the
 // index.docker.io fallback: its isDefaultRegistryMatch on the normalized name, which looks
 // only for a '.' or ':' in the first component. "localhost/x" is not special there: the

@@ -26,13 +26,7 @@ func (img Image) Relocate(location string) (Image, error) {
 		return Image{}, &ReferenceError{Image: name, Err: err}
 	}
 	out := Image{Name: name, Registry: host, Repository: repository, Tag: img.Tag, Digest: img.Digest}
-	out.Ref = name
-	if out.Tag != "" {
-		out.Ref += ":" + out.Tag
-	}
-	if out.Digest != "" {
-		out.Ref += "@" + out.Digest
-	}
+	out.Ref = out.FullReference()
 	if !out.prepare() {
 		return Image{}, &ReferenceError{Image: name, Err: reference.ErrReferenceInvalidFormat}
 	}

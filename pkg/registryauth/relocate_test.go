@@ -38,3 +38,18 @@ func TestRelocate(t *testing.T) {
 		}
 	}
 }
+
+func TestFullReference(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for ref, want := range map[string]string{
+		"nginx":                        "docker.io/library/nginx:latest",
+		"quay.io/team/app:1":           "quay.io/team/app:1",
+		"quay.io/team/app@" + digest:   "quay.io/team/app@" + digest,
+		"quay.io/team/app:1@" + digest: "quay.io/team/app:1@" + digest,
+		"localhost:5000/app:2":         "localhost:5000/app:2",
+	} {
+		if got := image(t, ref).FullReference(); got != want {
+			t.Errorf("FullReference(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}

@@ -85,19 +85,6 @@ func prefixMatch(ref, prefix string) int {
 	return -1
 }
 
-// referenceString is the reference as containers/image writes it: name, ":tag" and
-// "@digest" as present.
-func referenceString(img registryauth.Image) string {
-	s := img.Name
-	if img.Tag != "" {
-		s += ":" + img.Tag
-	}
-	if img.Digest != "" {
-		s += "@" + img.Digest
-	}
-	return s
-}
-
 // errNotCanonical: the rewritten reference normalizes to another name, which
 // containers/image refuses (reference.ParseNamed).
 var errNotCanonical = errors.New("not a canonical reference (a host needs a '.' or a ':', or is localhost)")
@@ -110,7 +97,7 @@ func rewrite(location, rest string) (registryauth.Image, error) {
 	if err != nil {
 		return registryauth.Image{}, err
 	}
-	if referenceString(img) != ref {
+	if img.FullReference() != ref {
 		return registryauth.Image{}, &registryauth.ReferenceError{Image: ref, Err: errNotCanonical}
 	}
 	return img, nil

@@ -211,7 +211,7 @@ func (c *Config) routeCRIO(img registryauth.Image) Route {
 		return direct(img)
 	}
 	s := &c.Sources[i]
-	ref := referenceString(img)
+	ref := img.FullReference()
 	if img.Digest != "" {
 		// CRI-O drops the tag of a reference with both before containers/image sees it
 		// (RegistryImageReferenceFromRaw).

@@ -30,7 +30,7 @@ func describe(r Route) (endpoints, skipped []string) {
 		if e.KubeletCredential {
 			cred = "kubelet"
 		}
-		endpoints = append(endpoints, referenceString(e.Image)+" "+cred)
+		endpoints = append(endpoints, e.Image.FullReference()+" "+cred)
 	}
 	for _, s := range r.Skipped {
 		skipped = append(skipped, s.Mirror.Location+": "+s.Reason)
