@@ -20,12 +20,12 @@ func BenchmarkResolve(b *testing.B) {
 		b.Run(fmt.Sprintf("namespace=%d/others=10000", n), func(b *testing.B) {
 			store := newSecretStore()
 			for i := range 10000 {
-				store.put(fmt.Sprintf("other-%d", i%2000), fmt.Sprintf("s-%d", i), "1", pullSecret(fmt.Sprintf("s-%d", i), fmt.Sprintf("reg-%d.example.com", i%7)))
+				store.put(fmt.Sprintf("other-%d", i%2000), fmt.Sprintf("s-%d", i), "1", pullSecret(fmt.Sprintf("s-%d", i), fmt.Sprintf("reg-%d.example.com", i%7)), nil)
 			}
 			for i := range n - 1 {
-				store.put("bench", fmt.Sprintf("team-%05d", i), "1", pullSecret(fmt.Sprintf("team-%05d", i), fmt.Sprintf("reg-%d.bench.test", i+10)))
+				store.put("bench", fmt.Sprintf("team-%05d", i), "1", pullSecret(fmt.Sprintf("team-%05d", i), fmt.Sprintf("reg-%d.bench.test", i+10)), nil)
 			}
-			store.put("bench", "acme", "1", pullSecret("acme", "reg-2.bench.test"))
+			store.put("bench", "acme", "1", pullSecret("acme", "reg-2.bench.test"), nil)
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "bench"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{

@@ -5,21 +5,24 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
 // TestNodeKeyringAsAuthFile: the --node-credentials secrets are also read as CRI-O reads its
-// auth file (containers/image), from their data as the API server holds it, once per
-// resourceVersion: an entry with only a username and password is a credential to the
-// kubelet and none to CRI-O, and an undecodable "auth" makes the kubelet drop the whole
-// secret while CRI-O keeps its other keys.
+// auth file (containers/image), from their data as the watch or a Refresh delivers it, once
+// per resourceVersion and without asking the API server again: an entry with only a
+// username and password is a credential to the kubelet and none to CRI-O, and an
+// undecodable "auth" makes the kubelet drop the whole secret while CRI-O keeps its other
+// keys. Other secrets are not read twice.
 func TestNodeKeyringAsAuthFile(t *testing.T) {
 	const mirror = "mirror.corp:5000"
 	global := types.NamespacedName{Namespace: "openshift-config", Name: "pull-secret"}
@@ -40,29 +43,9 @@ func TestNodeKeyringAsAuthFile(t *testing.T) {
 		fileBytes: map[string][]byte{},
 	}
 	s.secrets.onChange = s.secretChanged
+	s.secrets.nodeSecrets = s.opts.NodeCredentialSecrets
 	s.ready.Store(true)
-	// put stores a version of the secret as the API server and the watch hold it.
-	put := func(sec *corev1.Secret) {
-		t.Helper()
-		if _, err := client.CoreV1().Secrets(sec.Namespace).Get(t.Context(), sec.Name, metav1.GetOptions{}); err == nil {
-			_, err = client.CoreV1().Secrets(sec.Namespace).Update(t.Context(), sec, metav1.UpdateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-		} else if _, err := client.CoreV1().Secrets(sec.Namespace).Create(t.Context(), sec, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		s.secrets.put(sec.Namespace, sec.Name, sec.ResourceVersion, registryauth.ParseSecret(sec.Name, sec.Type, sec.Data))
-	}
-	lists := func() int {
-		n := 0
-		for _, a := range client.Actions() {
-			if a.GetVerb() == "list" {
-				n++
-			}
-		}
-		return n
-	}
+	watch := newSecretSink(s.secrets)
 	lookup := func(ref string) (kubelet int, file registryauth.Match, found bool, err error) {
 		t.Helper()
 		img, perr := registryauth.ParseImage(ref)
@@ -73,29 +56,55 @@ func TestNodeKeyringAsAuthFile(t *testing.T) {
 		return len(s.node.Load().Lookup(img)), file, found, err
 	}
 
-	put(secret("1", `{"`+mirror+`":{"username":"n","password":"test-password-1"},"quay.io":{"auth":"`+good+`"}}`))
+	watch.Add(secret("1", `{"`+mirror+`":{"username":"n","password":"test-password-1"},"quay.io":{"auth":"`+good+`"}}`))
 	if n, m, ok, err := lookup(mirror + "/ubi9/ubi:1"); n != 1 || ok || err != nil {
 		t.Errorf("username and password only: kubelet %d credentials (want 1), auth file %q %v %v (want none)", n, m.Key, ok, err)
 	}
 	if _, m, ok, err := lookup("quay.io/acme/app:1"); !ok || err != nil || m.Secret != global.String() {
 		t.Errorf("quay.io: auth file %q %v %v, want the key of %s", m.Secret, ok, err, global)
 	}
-	if got := lists(); got != 1 {
-		t.Fatalf("%d lists, want 1", got)
-	}
-	s.rebuildNode() // same resourceVersion: read once
-	if got := lists(); got != 1 {
-		t.Errorf("%d lists after a rebuild at the same resourceVersion, want 1", got)
+	// Same resourceVersion, other bytes: had it been read again, quay.io would be gone.
+	watch.Update(secret("1", `{}`))
+	s.rebuildNode()
+	if _, _, ok, err := lookup("quay.io/acme/app:1"); !ok || err != nil {
+		t.Errorf("quay.io after a redelivery at the same resourceVersion: %v %v, want the key read once", ok, err)
 	}
 
-	put(secret("2", `{"`+mirror+`":{"auth":"!!!"},"quay.io":{"auth":"`+good+`"}}`))
-	if got := lists(); got != 2 {
-		t.Errorf("%d lists after the secret changed, want 2", got)
-	}
+	watch.Update(secret("2", `{"`+mirror+`":{"auth":"!!!"},"quay.io":{"auth":"`+good+`"}}`))
 	if n, _, ok, err := lookup("quay.io/acme/app:1"); n != 0 || !ok || err != nil {
 		t.Errorf("quay.io beside an undecodable entry: kubelet %d credentials (want 0: it drops the secret), auth file %v %v (want the key)", n, ok, err)
 	}
 	if _, _, ok, err := lookup(mirror + "/ubi9/ubi:1"); !ok || !errors.Is(err, registryauth.ErrBadAuth) {
 		t.Errorf("the undecodable entry: %v %v, want ErrBadAuth", ok, err)
+	}
+	if a := client.Actions(); len(a) != 0 {
+		t.Fatalf("the watch path asked the API server %d times, want none: %v", len(a), a)
+	}
+
+	// A review's Refresh that finds a newer version reads it too, with only its own lists.
+	if _, err := client.CoreV1().Secrets(global.Namespace).Create(t.Context(),
+		secret("3", `{"`+mirror+`":{"auth":"`+good+`"}}`), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	client.ClearActions()
+	if changed, err := s.Refresh(t.Context(), global.Namespace); err != nil || !changed {
+		t.Fatalf("Refresh = %v, %v", changed, err)
+	}
+	if _, m, ok, err := lookup(mirror + "/ubi9/ubi:1"); !ok || err != nil || m.Secret != global.String() {
+		t.Errorf("the mirror after a Refresh: auth file %q %v %v, want the key of %s", m.Secret, ok, err, global)
+	}
+	if _, _, ok, _ := lookup("quay.io/acme/app:1"); ok {
+		t.Error("quay.io after a Refresh dropped it: still in the auth file")
+	}
+	for _, a := range client.Actions() {
+		l, ok := a.(clienttesting.ListAction)
+		if !ok || !strings.HasPrefix(l.GetListRestrictions().Fields.String(), "type=") {
+			t.Errorf("a Refresh asked the API server more than its lists of pull secrets: %v", a)
+		}
+	}
+
+	watch.Add(secretAt(global.Namespace, "other", "4", "a.example.com"))
+	if c, _ := s.secrets.cached(global.Namespace, "other"); c.secret == nil || c.authFile != nil {
+		t.Errorf("another secret: %+v, want only the kubelet's reading", c)
 	}
 }

@@ -54,7 +54,7 @@ func TestNodeKeyringRebuild(t *testing.T) {
 	s := nodeState(t, []types.NamespacedName{global}, []string{file})
 
 	s.secrets.put(global.Namespace, global.Name, "1", registryauth.ParseSecret(global.Name, "kubernetes.io/dockerconfigjson",
-		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"quay.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="},"registry.redhat.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="}}}`)}))
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"quay.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="},"registry.redhat.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="}}}`)}), nil)
 	if err := s.reloadFiles(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestNodeKeyringRebuild(t *testing.T) {
 	// Once the caches are synced, the keyring follows the secret as it changes.
 	s.ready.Store(true)
 	s.secrets.put(global.Namespace, global.Name, "2", registryauth.ParseSecret(global.Name, "kubernetes.io/dockerconfigjson",
-		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.redhat.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="}}}`)}))
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.redhat.io":{"auth":"Y2k6bm90LWEtcmVhbC1wYXNzd29yZA=="}}}`)}), nil)
 	if got, want := nodeSources(t, s, "quay.io/acme/app"), []string{file}; !slices.Equal(got, want) {
 		t.Fatalf("after the secret dropped quay.io: %q, want %q", got, want)
 	}
@@ -76,7 +76,7 @@ func TestNodeKeyringRebuild(t *testing.T) {
 
 	// A malformed secret is skipped, not fatal.
 	s.secrets.put(global.Namespace, global.Name, "4", registryauth.ParseSecret(global.Name, "kubernetes.io/dockerconfigjson",
-		map[string][]byte{".dockerconfigjson": []byte(`{"auths":`)}))
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":`)}), nil)
 	if got, want := nodeSources(t, s, "quay.io/acme/app"), []string{file}; !slices.Equal(got, want) {
 		t.Fatalf("with a malformed secret: %q, want %q", got, want)
 	}

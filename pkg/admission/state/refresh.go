@@ -49,8 +49,8 @@ func (s *State) Refresh(ctx context.Context, ns string) (bool, error) {
 				}
 				for i := range list.Items {
 					secret := &list.Items[i]
-					parse := func() *registryauth.PullSecret {
-						return registryauth.ParseSecret(secret.Name, secret.Type, secret.Data)
+					parse := func() cachedSecret {
+						return cachedSecret{secret: registryauth.ParseSecret(secret.Name, secret.Type, secret.Data), authFile: s.secrets.authFile(secret)}
 					}
 					if s.secrets.putIfNewer(ns, secret.Name, secret.ResourceVersion, parse) {
 						changed = true

@@ -1,10 +1,14 @@
 package state
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
@@ -24,6 +28,9 @@ type secretStore struct {
 	count      atomic.Int64
 	onChange   func(namespace, name string)
 	now        func() time.Time
+	// nodeSecrets are the --node-credentials secrets, the only ones also read as CRI-O's
+	// auth file (authFile).
+	nodeSecrets []types.NamespacedName
 }
 
 type namespaceSecrets struct {
@@ -35,8 +42,11 @@ type namespaceSecrets struct {
 
 // cachedSecret is a parsed secret and the resourceVersion it was parsed at.
 type cachedSecret struct {
-	secret  *registryauth.PullSecret
-	version string
+	secret *registryauth.PullSecret
+	// authFile is a --node-credentials secret read as CRI-O reads its auth file
+	// (decision.Facts.NodeAuthFile); nil for every other secret.
+	authFile *registryauth.PullSecret
+	version  string
 }
 
 // tombstone remembers a deletion: its resourceVersion and when it was seen.
@@ -77,20 +87,30 @@ func (s *secretStore) cached(ns, name string) (cachedSecret, bool) {
 	return c, ok
 }
 
-// put stores a parsed secret at a resourceVersion, as the watch delivers it, and reports
-// whether that changed anything.
-func (s *secretStore) put(ns, name, version string, secret *registryauth.PullSecret) bool {
-	return s.store(ns, name, version, false, func() *registryauth.PullSecret { return secret })
+// authFile reads a --node-credentials secret as CRI-O reads its auth file, and returns nil
+// for any other: the nodes hold only those few secrets, so only they are parsed twice.
+func (s *secretStore) authFile(secret *corev1.Secret) *registryauth.PullSecret {
+	ref := types.NamespacedName{Namespace: secret.Namespace, Name: secret.Name}
+	if !slices.Contains(s.nodeSecrets, ref) {
+		return nil
+	}
+	return registryauth.ParseSecretAuthFile(ref.String(), secret.Type, secret.Data)
+}
+
+// put stores a parsed secret (and its authFile reading) at a resourceVersion, as the watch
+// delivers it, and reports whether that changed anything.
+func (s *secretStore) put(ns, name, version string, secret, authFile *registryauth.PullSecret) bool {
+	return s.store(ns, name, version, false, func() cachedSecret { return cachedSecret{secret: secret, authFile: authFile} })
 }
 
 // putIfNewer stores a secret read outside the watch (Refresh): only one newer than what the
 // cache holds, and never one the watch has seen deleted at a later resourceVersion. It
 // parses the secret only if it is stored.
-func (s *secretStore) putIfNewer(ns, name, version string, parse func() *registryauth.PullSecret) bool {
+func (s *secretStore) putIfNewer(ns, name, version string, parse func() cachedSecret) bool {
 	return s.store(ns, name, version, true, parse)
 }
 
-func (s *secretStore) store(ns, name, version string, onlyNewer bool, parse func() *registryauth.PullSecret) bool {
+func (s *secretStore) store(ns, name, version string, onlyNewer bool, parse func() cachedSecret) bool {
 	n := s.namespace(ns, true)
 	n.mu.Lock()
 	old, cached := n.secrets[name]
@@ -112,7 +132,9 @@ func (s *secretStore) store(ns, name, version string, onlyNewer bool, parse func
 		s.count.Add(1)
 	}
 	delete(n.tombstones, name)
-	n.secrets[name] = cachedSecret{secret: parse(), version: version}
+	c := parse()
+	c.version = version
+	n.secrets[name] = c
 	n.index.Store(nil)
 	n.mu.Unlock()
 	if s.onChange != nil {
@@ -155,18 +177,6 @@ func newer(a, b string) bool {
 	x, errA := strconv.ParseUint(a, 10, 64)
 	y, errB := strconv.ParseUint(b, 10, 64)
 	return errA == nil && errB == nil && x > y
-}
-
-// get returns one parsed secret.
-func (s *secretStore) get(ns, name string) (*registryauth.PullSecret, bool) {
-	n := s.namespace(ns, false)
-	if n == nil {
-		return nil, false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c, ok := n.secrets[name]
-	return c.secret, ok
 }
 
 // index returns the namespace's index, building it if the namespace changed since.

@@ -46,7 +46,8 @@ func newSecretSink(store *secretStore) *secretSink {
 type parsedSecret struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta
-	secret *registryauth.PullSecret
+	secret   *registryauth.PullSecret
+	authFile *registryauth.PullSecret // a --node-credentials secret's (secretStore.authFile)
 }
 
 func (p *parsedSecret) DeepCopyObject() runtime.Object { return p } // immutable
@@ -68,10 +69,11 @@ var parseSecret = registryauth.ParseSecret[corev1.SecretType]
 func (k *secretSink) parse(s *corev1.Secret) *parsedSecret {
 	p := &parsedSecret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, ResourceVersion: s.ResourceVersion}}
 	if c, ok := k.store.cached(s.Namespace, s.Name); ok && s.ResourceVersion != "" && c.version == s.ResourceVersion {
-		p.secret = c.secret
+		p.secret, p.authFile = c.secret, c.authFile
 	} else {
 		p.secret = parseSecret(s.Name, s.Type, s.Data)
 		p.secret.ServiceAccount = decision.SecretServiceAccount(s.Annotations)
+		p.authFile = k.store.authFile(s)
 	}
 	return p
 }
@@ -90,7 +92,7 @@ func (k *secretSink) Update(obj any) error {
 	default:
 		return nil
 	}
-	k.store.put(p.Namespace, p.Name, p.ResourceVersion, p.secret)
+	k.store.put(p.Namespace, p.Name, p.ResourceVersion, p.secret, p.authFile)
 	k.mu.Lock()
 	k.keys[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = struct{}{}
 	k.mu.Unlock()

@@ -132,12 +132,12 @@ func TestSinkParsesOncePerVersion(t *testing.T) {
 	store := newSecretStore()
 	sink := newSecretSink(store)
 	sink.Add(secretAt("ns", "s1", "10", "a.example.com"))
-	first, _ := store.get("ns", "s1")
+	first, _ := store.cached("ns", "s1")
 	// Same version, different bytes: had it been parsed again, the registry would change.
 	sink.Update(secretAt("ns", "s1", "10", "b.example.com"))
 	obj, _ := sink.Transformer()(secretAt("ns", "s1", "10", "c.example.com"))
 	sink.Replace([]any{obj}, "30")
-	if again, _ := store.get("ns", "s1"); again != first || parses != 1 {
+	if again, _ := store.cached("ns", "s1"); again.secret != first.secret || parses != 1 {
 		t.Fatalf("%d parses for one resourceVersion", parses)
 	}
 	sink.Update(secretAt("ns", "s1", "11", "b.example.com"))
@@ -151,10 +151,10 @@ func TestSinkParsesOncePerVersion(t *testing.T) {
 // watch saw deleted at a later resourceVersion (its list may have started before the
 // deletion), until the tombstone expires.
 func TestRefreshStore(t *testing.T) {
-	parse := func(reg string) func() *registryauth.PullSecret {
-		return func() *registryauth.PullSecret {
+	parse := func(reg string) func() cachedSecret {
+		return func() cachedSecret {
 			s := secretAt("ns", "s1", "", reg)
-			return registryauth.ParseSecret("s1", s.Type, s.Data)
+			return cachedSecret{secret: registryauth.ParseSecret("s1", s.Type, s.Data)}
 		}
 	}
 	tests := []struct {
@@ -181,10 +181,10 @@ func TestRefreshStore(t *testing.T) {
 			store := newSecretStore()
 			store.now = func() time.Time { return now }
 			if tt.cached != "" || tt.deleted != "" {
-				store.put("ns", "s1", "9", parse("a.example.com")())
+				store.put("ns", "s1", "9", parse("a.example.com")().secret, nil)
 			}
 			if tt.cached != "" {
-				store.put("ns", "s1", tt.cached, parse("a.example.com")())
+				store.put("ns", "s1", tt.cached, parse("a.example.com")().secret, nil)
 			}
 			if tt.deleted != "" {
 				store.remove("ns", "s1", tt.deleted)

@@ -89,18 +89,10 @@ type State struct {
 	fileBytes   map[string][]byte
 
 	// nodeAuthFile is the node credentials read as CRI-O reads its auth file
-	// (decision.Facts.NodeAuthFile). The secret cache keeps only the kubelet's reading, so
-	// each --node-credentials secret's data is listed again when its resourceVersion
-	// changes (a few secrets, rarely changed); nodeMu orders the rebuilds.
+	// (decision.Facts.NodeAuthFile). nodeMu orders the rebuilds: one that read the caches
+	// earlier must not store its keyrings after a later one.
 	nodeAuthFile atomic.Pointer[registryauth.Keyring]
 	nodeMu       sync.Mutex
-	nodeAuth     map[types.NamespacedName]nodeAuthSecret
-}
-
-// nodeAuthSecret is a --node-credentials secret read as an auth file, at a resourceVersion.
-type nodeAuthSecret struct {
-	version string
-	file    *registryauth.PullSecret
 }
 
 // New sets up the informers; Start runs them.
@@ -116,6 +108,7 @@ func New(client kubernetes.Interface, opts Options) (*State, error) {
 		s.nodeSecrets = append(s.nodeSecrets, ref.String())
 	}
 	s.secrets.onChange = s.secretChanged
+	s.secrets.nodeSecrets = opts.NodeCredentialSecrets
 
 	// One reflector per pull secret type: a field selector cannot say "either type", and
 	// selecting on the server means opaque secrets are never even listed. The reflectors
@@ -267,27 +260,21 @@ func (s *State) rebuildNode() {
 	s.nodeMu.Lock()
 	defer s.nodeMu.Unlock()
 	k, authFile := &registryauth.Keyring{}, &registryauth.Keyring{}
-	seen := make(map[types.NamespacedName]nodeAuthSecret, len(s.opts.NodeCredentialSecrets))
 	for _, ref := range s.opts.NodeCredentialSecrets {
 		c, ok := s.secrets.cached(ref.Namespace, ref.Name)
 		if !ok {
 			s.log.Warn("node credentials secret not found", "secret", ref.String())
 			continue
 		}
-		named := *c.secret
-		named.Name = ref.String()
-		a := s.nodeSecretAuthFile(ref, c.version, &named)
-		if a.version != "" {
-			seen[ref] = a
-		}
-		authFile.Add(a.file)
+		authFile.Add(c.authFile)
 		if c.secret.Err != nil {
 			s.log.Warn("node credentials secret is malformed", "secret", ref.String(), "error", c.secret.Err.Error())
 			continue
 		}
+		named := *c.secret
+		named.Name = ref.String()
 		k.Add(&named)
 	}
-	s.nodeAuth = seen
 	s.filesMu.Lock()
 	for _, path := range s.opts.NodeCredentialFiles {
 		if raw, ok := s.fileBytes[path]; ok {
@@ -298,37 +285,6 @@ func (s *State) rebuildNode() {
 	s.filesMu.Unlock()
 	s.node.Store(k)
 	s.nodeAuthFile.Store(authFile)
-}
-
-// nodeAuthFileTimeout bounds the list of one --node-credentials secret's data.
-const nodeAuthFileTimeout = 10 * time.Second
-
-// nodeSecretAuthFile returns a --node-credentials secret read as an auth file, at the
-// cached resourceVersion version: the last reading when it is at that version, else the
-// secret's data listed again (by name: RBAC grants list, not get). When the list fails,
-// the kubelet's reading stands in (kubelet), unkept, so the next rebuild tries again.
-// Called with nodeMu held.
-func (s *State) nodeSecretAuthFile(ref types.NamespacedName, version string, kubelet *registryauth.PullSecret) nodeAuthSecret {
-	if a, ok := s.nodeAuth[ref]; ok && version != "" && a.version == version {
-		return a
-	}
-	fallback := nodeAuthSecret{file: kubelet}
-	if s.client == nil {
-		return fallback
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), nodeAuthFileTimeout)
-	defer cancel()
-	list, err := s.client.CoreV1().Secrets(ref.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ref.Name})
-	if err != nil {
-		s.log.Warn("node credentials secret: reading it as CRI-O's auth file failed; using the kubelet's reading", "secret", ref.String(), "error", err.Error())
-		return fallback
-	}
-	for i := range list.Items {
-		if secret := &list.Items[i]; secret.Name == ref.Name {
-			return nodeAuthSecret{version: secret.ResourceVersion, file: registryauth.ParseSecretAuthFile(ref.String(), secret.Type, secret.Data)}
-		}
-	}
-	return fallback // deleted since: the watch will say so
 }
 
 // reloadFiles reads the node credential files and reports whether any changed. A file that
