@@ -1,10 +1,8 @@
 package state
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,7 +185,7 @@ func (w *mirrorWatch) rebuild(ctx context.Context) {
 	}
 	w.buildMu.Lock()
 	defer w.buildMu.Unlock()
-	var sets []mirrors.MirrorSet
+	var sets []mirrors.MirrorSet // in the caches' order: the mirrors package reads them by kind, then name
 	for _, k := range w.kinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(k.GroupVersion().WithKind(k.Kind + "List"))
@@ -195,10 +193,6 @@ func (w *mirrorWatch) rebuild(ctx context.Context) {
 			w.log.Warn("keeping the last mirror configuration: listing a mirror set cache failed", "kind", k.Kind, "error", err.Error())
 			return
 		}
-		// Name order: the configuration does not depend on the order of a cache's map.
-		slices.SortFunc(list.Items, func(a, b unstructured.Unstructured) int {
-			return cmp.Compare(a.GetName(), b.GetName())
-		})
 		for i := range list.Items {
 			set, err := DecodeMirrorSet(list.Items[i].Object)
 			if err != nil {
