@@ -46,6 +46,10 @@ type Facts struct {
 	// its probes in Decision.Probes; with Verdicts it applies them.
 	Verify   bool
 	Verdicts Verdicts
+	// NotSent marks the probes of Verdicts that pkg/admission/verify did not send (its
+	// limits per review and per namespace): unavailable, but the registry was not asked,
+	// so the runtime is not known to get past that endpoint.
+	NotSent map[registryauth.ProbeKey]bool
 	// InternalRegistries are OpenShift's internal registry hosts (--internal-registries):
 	// an image <host>/<project>/<name> there pulls only if the account whose token the
 	// kubelet sends may get imagestreams/layers in <project>. With no Answers yet the

@@ -68,6 +68,7 @@ type mirrorCase struct {
 	nodeFile    string            // the nodes' config.json as written, read by kubelet and CRI-O rules
 	private     string
 	answers     map[string]registryauth.Verdict // nil: no verification
+	notSent     []string                        // answers pkg/admission/verify did not send (Facts.NotSent)
 	sources     []string                        // credential provider patterns
 	nodeSecrets []string                        // Facts.NodeSecrets (--node-credentials)
 
@@ -105,7 +106,7 @@ func (tc mirrorCase) run(t *testing.T) *Decision {
 	d := Pod(pod, f)
 	var asked []string
 	if f.Verify {
-		f.Verdicts = Verdicts{}
+		f.Verdicts, f.NotSent = Verdicts{}, map[registryauth.ProbeKey]bool{}
 		for round := 0; len(d.Probes) > 0; round++ {
 			if round == 8 {
 				t.Fatalf("still asking after 8 rounds (verify's maxMirroredRounds): %+v", d.Probes)
@@ -122,6 +123,7 @@ func (tc mirrorCase) run(t *testing.T) *Decision {
 				}
 				asked = append(asked, key)
 				f.Verdicts[req.Key] = vd
+				f.NotSent[req.Key] = slices.Contains(tc.notSent, key)
 			}
 			d = Pod(pod, f)
 		}
@@ -276,6 +278,7 @@ func TestMirrors(t *testing.T) {
 			config: crioSets(digestMirror),
 			image:  byDigest, node: map[string]string{mirHost: "p-node"},
 			answers:   map[string]registryauth.Verdict{mirRepo + " p-node": {Status: registryauth.ProbeUnavailable, Reason: ReasonProbeRate}},
+			notSent:   []string{mirRepo + " p-node"},
 			want:      "indeterminate",
 			wantMsg:   []string{ReasonProbeRate},
 			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|unavailable, registry.redhat.io|||unavailable",
@@ -286,6 +289,7 @@ func TestMirrors(t *testing.T) {
 			config: crioSets(digestMirror),
 			image:  byDigest, node: map[string]string{mirHost: "p-node"},
 			answers:   map[string]registryauth.Verdict{mirRepo + " p-node": {Status: registryauth.ProbeUnavailable, Reason: ReasonProbeLimit}},
+			notSent:   []string{mirRepo + " p-node"},
 			want:      "indeterminate",
 			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9|node:node/config.json|unavailable, registry.redhat.io|||unavailable",
 			asked:     []string{mirRepo + " p-node"},

@@ -70,6 +70,7 @@ func (o option) source() string {
 type verifier struct {
 	on       bool
 	verdicts Verdicts
+	notSent  map[registryauth.ProbeKey]bool
 	requests []ProbeRequest
 	seen     map[registryauth.ProbeKey]bool
 }
@@ -81,7 +82,7 @@ type verifier struct {
 const askAhead = 4
 
 func newVerifier(f *Facts) *verifier {
-	return &verifier{on: f.Verify, verdicts: f.Verdicts}
+	return &verifier{on: f.Verify, verdicts: f.Verdicts, notSent: f.NotSent}
 }
 
 // planning reports whether the decision is only listing probes.
@@ -94,8 +95,7 @@ const (
 )
 
 // Reasons of the unavailable verdicts of probes pkg/admission/verify did not send (its
-// limits per review and per namespace): the registry was not asked, so the runtime's walk
-// is not known to get past that endpoint.
+// limits per review and per namespace; Facts.NotSent marks them).
 const (
 	ReasonProbeLimit = "too many registries to verify in one request"
 	ReasonProbeRate  = "probe rate limit of the namespace reached"
@@ -104,11 +104,6 @@ const (
 // badAuthVerdict is the answer of an attempt CRI-O fails before contacting the endpoint:
 // the nodes' auth file entry it picks cannot be decoded. Definite, as a refusal is.
 var badAuthVerdict = registryauth.Verdict{Status: registryauth.ProbeUnauthorized, Reason: "the nodes' auth file entry cannot be decoded"}
-
-// notSent reports whether a verdict is a probe pkg/admission/verify did not send.
-func notSent(vd registryauth.Verdict) bool {
-	return vd.Status == registryauth.ProbeUnavailable && (vd.Reason == ReasonProbeLimit || vd.Reason == ReasonProbeRate)
-}
 
 // verdict returns the answer to a probe. Without one it records the probe (unless notAsked
 // says why not) and reports false in planning, or an unavailable verdict in a later round.
@@ -192,7 +187,7 @@ func (v *verifier) firstAccepted(img registryauth.Image, options []option) (int,
 		if !ok {
 			continue
 		}
-		if o.at != nil && answered && notSent(vd) {
+		if o.at != nil && answered && len(v.notSent) > 0 && v.notSent[registryauth.ProbeKeyFor(o.image(img), o.cred)] {
 			held = true
 		}
 		// A skipped probe decides by matching alone: accepted, unless it is an anonymous

@@ -96,7 +96,7 @@ func Decide(ctx context.Context, obj any, f *decision.Facts, p *probe.Prober, bu
 func DecideWith(ctx context.Context, obj any, f *decision.Facts, o Options) (*decision.Decision, bool) {
 	p := o.Prober
 	f.Verify = p != nil
-	f.Verdicts = nil
+	f.Verdicts, f.NotSent = nil, nil
 	f.Answers = nil
 	f.DockercfgWaited = o.Dockercfg == nil
 	d, ok := decision.Decide(obj, f)
@@ -119,7 +119,7 @@ func DecideWith(ctx context.Context, obj any, f *decision.Facts, o Options) (*de
 	var r *review
 	if p != nil {
 		r = &review{prober: p, namespace: f.Namespace, left: p.MaxPerReview()}
-		f.Verdicts = decision.Verdicts{}
+		f.Verdicts, f.NotSent = decision.Verdicts{}, map[registryauth.ProbeKey]bool{}
 	}
 	questionsLeft := MaxQuestionsPerReview
 	if o.Access != nil {
@@ -148,9 +148,7 @@ func DecideWith(ctx context.Context, obj any, f *decision.Facts, o Options) (*de
 			}()
 		}
 		if len(d.Probes) > 0 && r != nil {
-			for key, vd := range r.probe(ctx, d.Probes) {
-				f.Verdicts[key] = vd
-			}
+			r.probe(ctx, d.Probes, f)
 		}
 		wg.Wait()
 		for q, a := range answers {
@@ -199,22 +197,22 @@ type review struct {
 	left      int
 }
 
-// probe answers requests: from the cache, or by probing in parallel the first ones the
-// review's and the namespace's limits allow (the rest are unavailable). An answer that did
-// not come in before ctx ended is left out; the decision treats it as unavailable.
-func (r *review) probe(ctx context.Context, requests []decision.ProbeRequest) decision.Verdicts {
-	verdicts := make(decision.Verdicts, len(requests))
+// probe answers requests into f.Verdicts: from the cache, or by probing in parallel the
+// first ones the review's and the namespace's limits allow (the rest are unavailable, and
+// marked not sent). An answer that did not come in before ctx ended is left out; the
+// decision treats it as unavailable.
+func (r *review) probe(ctx context.Context, requests []decision.ProbeRequest, f *decision.Facts) {
 	var send []decision.ProbeRequest
 	for _, req := range requests {
 		if vd, ok := r.prober.Cached(req.Image, req.Credential); ok {
-			verdicts[req.Key] = vd
+			f.Verdicts[req.Key] = vd
 			continue
 		}
 		switch {
 		case r.left <= 0:
-			verdicts[req.Key] = notSent(ReasonTooMany)
+			notSent(f, req.Key, ReasonTooMany)
 		case !r.prober.AllowNamespace(r.namespace):
-			verdicts[req.Key] = notSent(ReasonRateLimit)
+			notSent(f, req.Key, ReasonRateLimit)
 		default:
 			r.left--
 			send = append(send, req)
@@ -231,11 +229,13 @@ func (r *review) probe(ctx context.Context, requests []decision.ProbeRequest) de
 	}
 	wg.Wait()
 	for i, req := range send {
-		verdicts[req.Key] = answers[i]
+		f.Verdicts[req.Key] = answers[i]
 	}
-	return verdicts
 }
 
-func notSent(reason string) registryauth.Verdict {
-	return registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: reason}
+// notSent records a probe the review's limits did not send: unavailable for reason, and
+// marked so the decision knows the registry was not asked.
+func notSent(f *decision.Facts, key registryauth.ProbeKey, reason string) {
+	f.Verdicts[key] = registryauth.Verdict{Status: registryauth.ProbeUnavailable, Reason: reason}
+	f.NotSent[key] = true
 }
