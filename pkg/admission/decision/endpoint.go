@@ -44,9 +44,6 @@ const (
 	EndpointBlocked EndpointResult = "blocked"
 )
 
-// EndpointResults lists every result, for documentation and tests.
-var EndpointResults = []EndpointResult{EndpointNotAsked, EndpointOK, EndpointUnauthorized, EndpointForbidden, EndpointNotFound, EndpointUnavailable, EndpointSkipped, EndpointBlocked}
-
 // endpointResult turns a registry's answer into an endpoint's result.
 func endpointResult(vd registryauth.Verdict) EndpointResult {
 	switch vd.Status {

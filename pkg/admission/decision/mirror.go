@@ -3,6 +3,7 @@ package decision
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pullguard/pullguard/pkg/registryauth"
 	"github.com/pullguard/pullguard/pkg/registryauth/mirrors"
@@ -242,7 +243,11 @@ func (r *podResolver) resolveMirrored(id ImageDecision, pi *podImage, podMs []re
 	default:
 		id.Message, id.advice = r.mirroredRefused(pi, id.Outcome, all)
 		if capped {
-			id.Message += fmt.Sprintf("; %s: the kubelet would try %d, pullguard follows the first %d", reasonTooMany, len(options)+boolInt(byProvider), maxMirroredOffers)
+			tries := len(options)
+			if byProvider {
+				tries++
+			}
+			id.Message += fmt.Sprintf("; %s: the kubelet would try %d, pullguard follows the first %d", reasonTooMany, tries, maxMirroredOffers)
 			if allDefinite(all) {
 				id.advice = advice{fix: "could not verify images of " + img.Registry, reason: reasonTooMany}
 			}
@@ -370,17 +375,6 @@ func servesOtherKind(pf mirrors.PullFrom, img registryauth.Image) bool {
 
 // hostOf is the registry host of a location host[:port][/path].
 func hostOf(location string) string {
-	for i := 0; i < len(location); i++ {
-		if location[i] == '/' {
-			return location[:i]
-		}
-	}
-	return location
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	host, _, _ := strings.Cut(location, "/")
+	return host
 }

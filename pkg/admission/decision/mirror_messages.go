@@ -121,20 +121,11 @@ func (r *podResolver) notAttached(pi *podImage) string {
 func endpointHosts(route *mirrors.Route) string {
 	hosts := make([]string, 0, len(route.Endpoints))
 	for i := range route.Endpoints {
-		if h := route.Endpoints[i].Image.Registry; !containsString(hosts, h) {
+		if h := route.Endpoints[i].Image.Registry; !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
 	return strings.Join(hosts, ", ")
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // mirroredMissing words a mirrored image no credential reaches: where the kubelet's
