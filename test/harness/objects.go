@@ -2,9 +2,6 @@ package harness
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,12 +19,7 @@ func PullSecret(ns, name, registry, user, password string) *corev1.Secret {
 
 // DockerConfigJSON returns a .dockerconfigjson body for one registry key.
 func DockerConfigJSON(registry, user, password string) []byte {
-	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
-	b, err := json.Marshal(map[string]any{"auths": map[string]any{registry: map[string]string{"auth": auth}}})
-	if err != nil {
-		panic(fmt.Sprintf("harness: %v", err))
-	}
-	return b
+	return AuthFile{registry: {user, password}}.JSON()
 }
 
 // Namespace creates a namespace with labels and its default service account, listing

@@ -25,7 +25,7 @@ import (
 // RegistryBinary is Debian's distribution registry (package docker-registry).
 const RegistryBinary = "/usr/bin/docker-registry"
 
-// TLS is a test CA and a serving certificate for 127.0.0.1, written to files.
+// TLS is a test CA and a serving certificate, written to files.
 type TLS struct {
 	Bundle   *certs.Bundle
 	CAFile   string
@@ -35,15 +35,28 @@ type TLS struct {
 
 // NewTLS makes a CA and a 127.0.0.1 serving certificate under dir.
 func NewTLS(dir string) (*TLS, error) {
-	b, err := certs.Generate("pullguard-test-registry", []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	t, _, err := NewTLSFor(dir, "127.0.0.1", "localhost")
+	return t, err
+}
+
+// NewTLSFor makes a CA and a serving certificate for hosts (IP addresses or DNS names)
+// under dir: registries on loopback addresses other than 127.0.0.1 need their own.
+// CertDir is a directory holding only the CA, as skopeo's --cert-dir wants it (a key
+// without its certificate there is an error).
+func NewTLSFor(dir string, hosts ...string) (t *TLS, certDir string, err error) {
+	b, err := certs.Generate("pullguard-test-registry", hosts, 24*time.Hour)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	t := &TLS{Bundle: b, CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "registry.crt"), KeyFile: filepath.Join(dir, "registry.key")}
+	certDir = filepath.Join(dir, "ca")
+	t = &TLS{Bundle: b, CAFile: filepath.Join(certDir, "ca.crt"), CertFile: filepath.Join(dir, "registry.crt"), KeyFile: filepath.Join(dir, "registry.key")}
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, "", err
+	}
 	if err := errors.Join(os.WriteFile(t.CAFile, b.CACert, 0o600), os.WriteFile(t.CertFile, b.Cert, 0o600), os.WriteFile(t.KeyFile, b.Key, 0o600)); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return t, nil
+	return t, certDir, nil
 }
 
 // Transport trusts the test CA.
@@ -63,9 +76,9 @@ type RegistryAuth struct {
 	Token *TokenServer
 }
 
-// Registry is a running docker-registry on 127.0.0.1 over TLS.
+// Registry is a running docker-registry on a loopback address over TLS.
 type Registry struct {
-	// Host is 127.0.0.1:port, the registry part of its image references.
+	// Host is ip:port, the registry part of its image references.
 	Host string
 
 	tls    *TLS
@@ -75,8 +88,15 @@ type Registry struct {
 	waited chan struct{}
 }
 
-// StartRegistry starts a registry with its storage and config under dir.
+// StartRegistry starts a registry on 127.0.0.1 with its storage and config under dir.
 func StartRegistry(dir string, t *TLS, auth RegistryAuth) (*Registry, error) {
+	return StartRegistryOn("127.0.0.1", dir, t, auth)
+}
+
+// StartRegistryOn starts a registry as StartRegistry does, on ip (a loopback address: Linux
+// routes all of 127.0.0.0/8 to lo). Two registries on one address with different ports are
+// different hosts to every runtime; tests need both kinds. t's certificate must name ip.
+func StartRegistryOn(ip, dir string, t *TLS, auth RegistryAuth) (*Registry, error) {
 	if _, err := os.Stat(RegistryBinary); err != nil {
 		return nil, fmt.Errorf("%s not found: install Debian's docker-registry package (make test does, with hack/install-test-deps.sh)", RegistryBinary)
 	}
@@ -87,7 +107,7 @@ func StartRegistry(dir string, t *TLS, auth RegistryAuth) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{Host: "127.0.0.1:" + strconv.Itoa(ports[0]), tls: t, dir: dir, config: filepath.Join(dir, "config.yml")}
+	r := &Registry{Host: net.JoinHostPort(ip, strconv.Itoa(ports[0])), tls: t, dir: dir, config: filepath.Join(dir, "config.yml")}
 	authConfig := ""
 	switch {
 	case auth.Token != nil:

@@ -9,63 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
-
-	"github.com/pullguard/pullguard/certs"
 )
 
 // SkopeoBinary is Debian's skopeo: containers/image, the library CRI-O pulls with. Tests
 // use it as the ground truth for CRI-O's mirror and auth-file rules, code no one here wrote.
 const SkopeoBinary = "/usr/bin/skopeo"
-
-// NewTLSFor makes a CA and a serving certificate for hosts (IP addresses or DNS names)
-// under dir: registries on loopback addresses other than 127.0.0.1 need their own.
-// CertDir is a directory holding only the CA, as skopeo's --cert-dir wants it (a key
-// without its certificate there is an error).
-func NewTLSFor(dir string, hosts ...string) (t *TLS, certDir string, err error) {
-	b, err := certs.Generate("pullguard-test-registry", hosts, 24*time.Hour)
-	if err != nil {
-		return nil, "", err
-	}
-	certDir = filepath.Join(dir, "ca")
-	t = &TLS{Bundle: b, CAFile: filepath.Join(certDir, "ca.crt"), CertFile: filepath.Join(dir, "registry.crt"), KeyFile: filepath.Join(dir, "registry.key")}
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return nil, "", err
-	}
-	if err := errors.Join(os.WriteFile(t.CAFile, b.CACert, 0o600), os.WriteFile(t.CertFile, b.Cert, 0o600), os.WriteFile(t.KeyFile, b.Key, 0o600)); err != nil {
-		return nil, "", err
-	}
-	return t, certDir, nil
-}
-
-// StartRegistryOn starts a registry as StartRegistry does, then moves it to ip (a loopback
-// address: Linux routes all of 127.0.0.0/8 to lo) on the same port. Two registries on one
-// address with different ports are different hosts to every runtime; tests need both kinds.
-// t's certificate must name 127.0.0.1 too, where the registry starts.
-func StartRegistryOn(ip, dir string, t *TLS, auth RegistryAuth) (*Registry, error) {
-	r, err := StartRegistry(dir, t, auth)
-	if err != nil {
-		return nil, err
-	}
-	r.Stop()
-	config, err := os.ReadFile(r.config)
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := strings.Cut(r.Host, ":")
-	moved := strings.Replace(string(config), "addr: "+r.Host+"\n", "addr: "+ip+":"+port+"\n", 1)
-	if moved == string(config) {
-		return nil, fmt.Errorf("harness: no listen address %s in %s", r.Host, r.config)
-	}
-	if err := os.WriteFile(r.config, []byte(moved), 0o600); err != nil {
-		return nil, err
-	}
-	r.Host = ip + ":" + port
-	return r, r.Start()
-}
 
 // AuthFile is a docker config.json: key (host[:port][/path], or any string the file may
 // hold) to user and password.
