@@ -26,6 +26,7 @@ type kubeletCase struct {
 	want      []string // per image "outcome:secret"
 	wantPatch string
 	wantMsg   []string
+	noMsg     []string
 	cands     [][]string // candidates per image, when set
 	noProbes  bool       // no probe may be asked
 }
@@ -94,6 +95,11 @@ func runKubeletCases(t *testing.T, cases []kubeletCase) {
 			for _, frag := range tc.wantMsg {
 				if !strings.Contains(msgs, frag) {
 					t.Errorf("messages lack %q:\n%s", frag, msgs)
+				}
+			}
+			for _, frag := range tc.noMsg {
+				if strings.Contains(msgs, frag) {
+					t.Errorf("messages have %q:\n%s", frag, msgs)
 				}
 			}
 			for i, want := range tc.cands {
@@ -312,6 +318,23 @@ func TestKubeletReadsLikeTheKubelet(t *testing.T) {
 			answers: answers{"": expired},
 			want:    []string{"missing"},
 			wantMsg: []string{`pull secret "wrapped": "auths" wrapper in a .dockercfg, which has none: the kubelet ignores the credentials under it`},
+		},
+		{
+			// Which registry a hint's hidden credentials were for is not known: each is named,
+			// up to maxExplanations, and the rest are counted.
+			name: "five .dockercfg secrets with auths wrappers: three named, the rest counted",
+			obj:  quayPod,
+			secrets: []ns{
+				{name: "w1", typ: registryauth.TypeDockercfg, raw: `{"auths":{"quay.io":{"auth":"dTpw"}}}`},
+				{name: "w2", typ: registryauth.TypeDockercfg, raw: `{"auths":{"ghcr.io":{"auth":"dTpw"}}}`},
+				{name: "w3", typ: registryauth.TypeDockercfg, raw: `{"auths":{"ghcr.io":{"auth":"dTpw"}}}`},
+				{name: "w4", typ: registryauth.TypeDockercfg, raw: `{"auths":{"ghcr.io":{"auth":"dTpw"}}}`},
+				{name: "w5", typ: registryauth.TypeDockercfg, raw: `{"auths":{"ghcr.io":{"auth":"dTpw"}}}`},
+			},
+			answers: answers{"": expired},
+			want:    []string{"missing"},
+			wantMsg: []string{`pull secret "w1": "auths" wrapper`, `pull secret "w2": "auths" wrapper`, "; and 3 more)"},
+			noMsg:   []string{`"w3"`, `"w4"`, `"w5"`},
 		},
 		{
 			name: "localhost/x gets the index.docker.io fallback like any Docker Hub image",
