@@ -6,19 +6,15 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/pkg/admission/state"
 )
 
 var mirrorSets = flag.Int("mirror-sets", 50, "ImageDigestMirrorSets to create before pullguard starts (issue 16: the bench must hold its targets with 50 loaded); one of them mirrors the load's quay.io image, so every review routes through a mirror set")
-
-var (
-	idmsResource = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagedigestmirrorsets"}
-	itmsResource = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagetagmirrorsets"}
-)
 
 // seedMirrorSets creates n mirror sets: n-1 ImageDigestMirrorSets for sources the load never
 // pulls, and one ImageTagMirrorSet for the repository of the load's quay.io image (a tag).
@@ -34,22 +30,23 @@ func seedMirrorSets(ctx context.Context, cfg *rest.Config, n int) error {
 	if err != nil {
 		return err
 	}
+	idms, itms := state.MirrorSetKinds[0], state.MirrorSetKinds[1] // ImageDigestMirrorSet, ImageTagMirrorSet
 	for i := range n {
-		kind, field, resource := "ImageDigestMirrorSet", "imageDigestMirrors", idmsResource
+		kind, field := idms, "imageDigestMirrors"
 		source, mirror := fmt.Sprintf("registry-%d.mirrored.example.com/team", i), fmt.Sprintf("mirror-%d.example.com:5000/team", i)
 		if i == 0 {
-			kind, field, resource = "ImageTagMirrorSet", "imageTagMirrors", itmsResource
+			kind, field = itms, "imageTagMirrors"
 			source, mirror = "quay.io/prometheus", "mirror.bench.test/prometheus"
 		}
 		set := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "config.openshift.io/v1",
-			"kind":       kind,
+			"apiVersion": kind.GroupVersion().String(),
+			"kind":       kind.Kind,
 			"metadata":   map[string]any{"name": fmt.Sprintf("bench-%02d", i)},
 			"spec": map[string]any{field: []any{
 				map[string]any{"source": source, "mirrors": []any{mirror}},
 			}},
 		}}
-		if _, err := client.Resource(resource).Create(ctx, set, metav1.CreateOptions{}); err != nil {
+		if _, err := client.Resource(kind.GroupVersionResource()).Create(ctx, set, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("mirror set %d: %w", i, err)
 		}
 	}
