@@ -34,6 +34,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/pullguard/pullguard/internal/procmem"
 	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/admission/server"
 	"github.com/pullguard/pullguard/pkg/registryauth"
@@ -466,16 +467,9 @@ func TestHeadersThenSilenceIsClosed(t *testing.T) {
 	if len(dialErrs) > 0 {
 		t.Fatalf("%d of %d connections could not be opened, first: %v", len(dialErrs), n, dialErrs[0])
 	}
-	var rss string
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				rss = strings.Join(strings.Fields(l)[1:], " ")
-			}
-		}
-	}
-	t.Logf("%d connections opened with headers sent in %s; test process (clients and pullguard) %s resident, %d goroutines",
-		n, opened.Round(time.Millisecond), rss, runtime.NumGoroutine())
+	rss, _ := procmem.Field(procmem.Self, "VmRSS") // only logged: 0 if it cannot be read
+	t.Logf("%d connections opened with headers sent in %s; test process (clients and pullguard) %.1f MiB resident, %d goroutines",
+		n, opened.Round(time.Millisecond), float64(rss)/(1<<20), runtime.NumGoroutine())
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
