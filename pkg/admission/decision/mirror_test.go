@@ -501,10 +501,71 @@ func TestMirrors(t *testing.T) {
 			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||unauthorized, registry.redhat.io||node:credential-provider/ecr|",
 			asked:     []string{mirRepo + " "},
 		},
+		{
+			name:   "CRI-O: a mirror location that makes the reference invalid fails the pull before any registry",
+			config: crioSets(idmsSet("upper", srcHost+"/ubi9", "", mirHost+"/Upper")),
+			image:  byDigest, listed: []string{"pull"}, secrets: []ns{podSecret},
+			answers: map[string]registryauth.Verdict{},
+			want:    "rejected:pull",
+			wantMsg: []string{`CRI-O refuses the pull before contacting any registry: mirror mirror.corp:5000/Upper (ImageDigestMirrorSet upper) of registry.redhat.io/ubi9`, "; fix the mirror configuration"},
+			asked:   []string{},
+		},
+		{
+			name:   "registries.conf: a tag through a digest-only mirror with the source blocked; the fix names no mirror set",
+			config: registriesConf(t, "[[registry]]\nlocation = \""+srcHost+"/ubi9\"\nblocked = true\n[[registry.mirror]]\nlocation = \""+mirHost+"/ubi9\"\npull-from-mirror = \"digest-only\"\n"),
+			image:  byTag, listed: []string{"pull"}, secrets: []ns{podSecret},
+			want:      "rejected:pull",
+			wantMsg:   []string{`tag reference, but registries.conf only mirrors digests and blocks the source: use a digest or add a mirror that serves tags`},
+			noMsg:     []string{"MirrorSet"},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||skipped, registry.redhat.io|||blocked",
+		},
+		{
+			name:   "registries.conf: the source blocked, its mirror blocked by its own entry",
+			config: registriesConf(t, "[[registry]]\nlocation = \""+srcHost+"/ubi9\"\nblocked = true\n[[registry.mirror]]\nlocation = \""+mirHost+"/ubi9\"\n[[registry]]\nlocation = \""+mirHost+"\"\nblocked = true\n"),
+			image:  byDigest, listed: []string{"pull"}, secrets: []ns{podSecret},
+			want:      "rejected:pull",
+			wantMsg:   []string{`digest reference, but the runtime has nowhere to pull it from (mirror mirror.corp:5000 (registries.conf) its location is blocked under mirror.corp:5000 by registries.conf; the source is blocked by registries.conf)`},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||skipped, registry.redhat.io|||blocked",
+		},
+		{
+			name:   "containerd: a server without resolve serves digests only, so a tag has nowhere to go",
+			config: containerdHosts(t, srcHost, `server = "https://registry.redhat.io"`+"\ncapabilities = [\"pull\"]\n"),
+			image:  byTag, listed: []string{"pull"}, secrets: []ns{podSecret},
+			want:      "rejected:pull",
+			wantMsg:   []string{`tag reference, but the runtime has nowhere to pull it from (the source serves digests only): use a digest or add a mirror that serves tags`},
+			endpoints: "registry.redhat.io|||skipped",
+		},
+		{
+			name:   "CRI-O outside OpenShift: the fix names the nodes' credential source pullguard knows",
+			config: registriesConf(t, "[[registry]]\nlocation = \""+srcHost+"/ubi9\"\nblocked = true\n[[registry.mirror]]\nlocation = \""+mirHost+"/ubi9\"\n"),
+			image:  byDigest, node: map[string]string{srcHost: "p-node"}, private: mirHost,
+			want:      "missing:" + nodeCand,
+			wantMsg:   []string{`CRI-O uses the nodes' credentials there, and node/config.json has none for mirror.corp:5000`, `add an entry for mirror.corp:5000 to node/config.json on every node`},
+			noMsg:     []string{"oc set data", "openshift-config"},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||, registry.redhat.io|||blocked",
+		},
+		{
+			name:   "CRI-O outside OpenShift, no nodes' credential source known: the fix names CRI-O's auth file",
+			config: registriesConf(t, "[[registry]]\nlocation = \""+srcHost+"/ubi9\"\nblocked = true\n[[registry.mirror]]\nlocation = \""+mirHost+"/ubi9\"\n"),
+			image:  byDigest, private: mirHost,
+			want:      "missing",
+			wantMsg:   []string{`CRI-O uses the nodes' credentials there, and the nodes' auth file has none for mirror.corp:5000`, `add an entry for mirror.corp:5000 to the auth file CRI-O reads on every node (global_auth_file)`},
+			noMsg:     []string{"oc set data", "openshift-config"},
+			endpoints: "mirror.corp:5000|registry.redhat.io/ubi9||, registry.redhat.io|||blocked",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
 	}
+}
+
+func registriesConf(t *testing.T, toml string) *mirrors.Config {
+	t.Helper()
+	sources, err := mirrors.ParseRegistriesConf([]byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mirrors.New(mirrors.CRIO, sources)
 }
 
 func containerdHosts(t *testing.T, host, toml string) *mirrors.Config {
