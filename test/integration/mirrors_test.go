@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,9 +145,29 @@ func waitForFacts(t *testing.T, st *state.State, ns, what string, ok func(*mirro
 	}
 }
 
+// logCollector keeps what a logger wrote, for tests to wait on.
+type logCollector struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logCollector) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logCollector) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // TestMirrorSetsReachTheFacts: with CRI-O, the mirror sets the API server serves are
 // watched, and a review's facts follow each one created, changed or deleted while pullguard
-// runs; with containerd they are not watched.
+// runs, except sets the machine-config operator would refuse: then the facts keep the last
+// configuration, as the nodes keep their registries.conf. With containerd they are not
+// watched.
 func TestMirrorSetsReachTheFacts(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(cluster.Config)
 	if err != nil {
@@ -152,8 +175,10 @@ func TestMirrorSetsReachTheFacts(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	logs := &logCollector{}
 	start := func(rt mirrors.Runtime) *state.State {
-		st, err := state.New(cluster.Client, state.Options{Mirrors: state.NodeMirrorFiles{Runtime: rt}, RESTConfig: cluster.Config})
+		st, err := state.New(cluster.Client, state.Options{Mirrors: state.NodeMirrorFiles{Runtime: rt}, RESTConfig: cluster.Config,
+			Log: slog.New(slog.NewTextHandler(logs, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +233,32 @@ spec:
 			okLegacy && !legacy.Blocked && len(legacy.Mirrors) == 1 && legacy.Mirrors[0].PullFrom == mirrors.DigestOnly &&
 			legacy.Mirrors[0].Origin == "ImageContentSourcePolicy legacy"
 	})
+
+	// A set asking another mirrorSourcePolicy for ubi-mirror's source: the machine-config
+	// operator refuses the sets as a whole, and the facts keep the configuration they had.
+	before := crio.Facts(ns).Mirrors
+	conflicting := `apiVersion: config.openshift.io/v1
+kind: ImageDigestMirrorSet
+metadata: {name: ubi-conflict}
+spec:
+  imageDigestMirrors:
+  - source: registry.redhat.io/ubi9
+    mirrors: [conflict.private.test:5000/ubi9]
+    mirrorSourcePolicy: AllowContactingSource
+`
+	applyMirrorSet(t, dyn, conflicting)
+	deadline := time.Now().Add(mirrorDeadline)
+	for !strings.Contains(logs.String(), "refuses these mirror sets") || !strings.Contains(logs.String(), "ImageDigestMirrorSet ubi-conflict") {
+		if time.Now().After(deadline) {
+			t.Fatalf("within %s, the refusal of ubi-conflict was never logged; logs:\n%s", mirrorDeadline, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c := crio.Facts(ns).Mirrors; !reflect.DeepEqual(c.Sources, before.Sources) {
+		t.Fatalf("after a refused set, the facts changed: %s, want the last configuration: %s",
+			describe(c, "registry.redhat.io/ubi9"), describe(before, "registry.redhat.io/ubi9"))
+	}
+	deleteMirrorSet(t, dyn, conflicting)
 
 	deleteMirrorSet(t, dyn, created)
 	waitForFacts(t, crio, ns, "the deletion of ubi-mirror", func(c *mirrors.Config) bool {
