@@ -41,6 +41,9 @@ type PullSecret struct {
 	// Hint, on a usable secret, names a fault the kubelet tolerates but that hides some of
 	// the credentials its author meant it to carry (a .dockercfg with an "auths" wrapper).
 	Hint *SecretError
+	// hidden holds the keys under an ignored "auths" wrapper, so that a Hint is named only
+	// for the images they were meant for (HintMeantFor); nil when there are none.
+	hidden *PullSecret
 	// ServiceAccount names the service account whose token the secret carries, as its
 	// annotations say (OpenShift's <sa>-dockercfg-* secrets); empty when they name none. The
 	// internal registry authorizes a pull for that account, not for the pod's.
@@ -170,6 +173,10 @@ func parseDockercfg(name string, raw []byte) *PullSecret {
 		// image matches) and keeps the real keys beside it; the credentials nested under it
 		// are never used. Usable, but worth saying why those credentials do not count.
 		s.Hint = &SecretError{Secret: name, Fault: ErrAuthsInDockercfg, Detail: "the kubelet ignores the credentials under it; use type " + TypeDockerConfigJSON + " with key " + KeyDockerConfigJSON}
+		var wrapped dockerConfigJSON
+		if json.Unmarshal(raw, &wrapped) == nil && len(wrapped.Auths) > 0 {
+			s.hidden = withEntries(&PullSecret{Name: name}, entries(wrapped.Auths))
+		}
 	}
 	return withEntries(s, entries(cfg))
 }

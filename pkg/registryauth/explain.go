@@ -93,6 +93,19 @@ func (s *PullSecret) MeantFor(ctx context.Context, img Image) bool {
 	return false
 }
 
+// HintMeantFor reports whether the credentials a Hint says the kubelet ignores were meant
+// for img (MeantFor, of the keys under the wrapper). A hint whose hidden keys could not be
+// read may have been meant for any image.
+func (s *PullSecret) HintMeantFor(ctx context.Context, img Image) bool {
+	switch {
+	case s.Hint == nil:
+		return false
+	case s.hidden == nil:
+		return true
+	}
+	return s.hidden.MeantFor(ctx, img)
+}
+
 // candidates gathers the keys that could plausibly be meant for an image, within a budget.
 type candidates struct {
 	ctx    context.Context

@@ -441,10 +441,12 @@ func (r *podResolver) explain(img registryauth.Image) []string {
 	why = append(why, nearMisses(r.f.ctx(), r.f.Secrets.Keyring(), img, "")...)
 	why = append(why, r.ignored...)
 	why = append(why, malformedFor(r.f, img)...)
-	// A hint cannot tell which registries its hidden credentials were for (the kubelet's
-	// reading, which registryauth follows, drops them), so every hinted secret may be the
-	// one. Past maxExplanations a message only counts them: the name stands in, unworded.
+	// A hinted secret is named for the images its ignored credentials were meant for. Past
+	// maxExplanations a message only counts them: the name stands in, unworded.
 	for _, s := range r.f.Secrets.Hinted() {
+		if !s.HintMeantFor(r.f.ctx(), img) {
+			continue
+		}
 		if len(why) >= maxExplanations {
 			why = append(why, s.Name)
 			continue
