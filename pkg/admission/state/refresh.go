@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/flowcontrol"
-
-	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
 const (
@@ -49,9 +47,7 @@ func (s *State) Refresh(ctx context.Context, ns string) (bool, error) {
 				}
 				for i := range list.Items {
 					secret := &list.Items[i]
-					parse := func() cachedSecret {
-						return cachedSecret{secret: registryauth.ParseSecret(secret.Name, secret.Type, secret.Data), authFile: s.secrets.authFile(secret)}
-					}
+					parse := func() cachedSecret { return s.secrets.parse(secret) }
 					if s.secrets.putIfNewer(ns, secret.Name, secret.ResourceVersion, parse) {
 						changed = true
 					}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
@@ -85,6 +86,16 @@ func (s *secretStore) cached(ns, name string) (cachedSecret, bool) {
 	defer n.mu.Unlock()
 	c, ok := n.secrets[name]
 	return c, ok
+}
+
+// parse reads a secret as the kubelet does, with the service account whose token it
+// carries, and a --node-credentials secret as CRI-O's auth file too: the watch and Refresh
+// store the same reading, so a secret a review's Refresh stored first, which the watch
+// then delivers at the same resourceVersion, is not kept without its account.
+func (s *secretStore) parse(secret *corev1.Secret) cachedSecret {
+	p := parseSecret(secret.Name, secret.Type, secret.Data)
+	p.ServiceAccount = decision.SecretServiceAccount(secret.Annotations)
+	return cachedSecret{secret: p, authFile: s.authFile(secret)}
 }
 
 // authFile reads a --node-credentials secret as CRI-O reads its auth file, and returns nil

@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/pullguard/pullguard/pkg/admission/decision"
 	"github.com/pullguard/pullguard/pkg/registryauth"
 )
 
@@ -71,9 +70,8 @@ func (k *secretSink) parse(s *corev1.Secret) *parsedSecret {
 	if c, ok := k.store.cached(s.Namespace, s.Name); ok && s.ResourceVersion != "" && c.version == s.ResourceVersion {
 		p.secret, p.authFile = c.secret, c.authFile
 	} else {
-		p.secret = parseSecret(s.Name, s.Type, s.Data)
-		p.secret.ServiceAccount = decision.SecretServiceAccount(s.Annotations)
-		p.authFile = k.store.authFile(s)
+		c := k.store.parse(s)
+		p.secret, p.authFile = c.secret, c.authFile
 	}
 	return p
 }
