@@ -153,17 +153,19 @@ func (c *Config) Route(img registryauth.Image) Route {
 // answers are memoized by the reference as written (img as ParseImage returns it for that
 // reference), so the Route is shared: read it, never change it.
 func (c *Config) MirroredRoute(img registryauth.Image) *Route {
-	// Most images match no entry: Matches answers them without allocating, and they take
-	// no room in the memo.
-	if !c.Matches(img) {
+	if c == nil || len(c.Sources) == 0 {
 		return nil
 	}
+	// Images no entry matches are memoized too, as nil: a lookup costs less than scanning
+	// the entries, and the memo starts afresh when full.
 	if r, ok := c.routes.Get(img.Ref); ok {
 		return r
 	}
 	var route *Route
-	if r := c.matchedRoute(img); r.Mirrored() {
-		route = &r
+	if c.Matches(img) {
+		if r := c.matchedRoute(img); r.Mirrored() {
+			route = &r
+		}
 	}
 	c.routes.Put(img.Ref, route, routeMemoSize)
 	return route
